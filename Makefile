@@ -1,0 +1,85 @@
+# vr — Makefile (GNU make). See README.
+#   make            build the programs
+#   make run        install what is missing, build, start the pipeline (bin/vr-run)
+#   make check      install what is missing, build, run the test suite (t/)
+#   make bench      measure vr beside the references (t/bench/), reports only
+#   make fuzz       fuzz vr-accept's request → job path with libFuzzer
+#   make SANITIZE=1 build with AddressSanitizer and UBSan (CI's second run)
+#   make install    into $(DESTDIR)$(PREFIX)
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc/vr
+CC ?= cc
+CFLAGS ?= -O2 -g
+override CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE \
+	-DVR_CONF_DEFAULT='"$(SYSCONFDIR)/vr.conf"' $(CFLAGS)
+ifeq ($(SANITIZE),1)
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+override LDFLAGS += -fsanitize=address,undefined
+endif
+
+# pkg-config for every library; lib/pkgconfig has the .pc files Debian lacks.
+export PKG_CONFIG_PATH := $(CURDIR)/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+PKGS_ALL = libjq libbsd-overlay http-parser libcurl libcrypto \
+	libavformat libavcodec libavfilter libavutil libswscale libswresample
+override CFLAGS += $(shell pkg-config --cflags $(PKGS_ALL))
+pkglibs = $(shell pkg-config --libs $(1))
+LIBS_CORE = $(call pkglibs,libjq libbsd-overlay)
+LIBS_HTTP = $(call pkglibs,http-parser)
+LIBS_CURL = $(call pkglibs,libcurl)
+LIBS_CRYPTO = $(call pkglibs,libcrypto)
+LIBS_AV = $(call pkglibs,libavformat libavcodec libavfilter libavutil libswscale libswresample)
+override LDFLAGS += -Wl,--as-needed
+
+# libvr, by concern (lib/*.h say what each owns)
+CORE_OBJ = lib/log.o lib/conf.o lib/id.o lib/clock.o lib/job.o lib/spool.o lib/watch.o
+
+PROGRAMS_ALL = bin/vr-sweep bin/vr-keygen bin/vr-accept bin/vr-validate \
+	bin/vr-render bin/vr-upload bin/vr-notify
+PROGRAMS = $(filter $(basename $(wildcard bin/vr-*.c)),$(PROGRAMS_ALL))
+
+all: $(PROGRAMS)
+
+# --- vr-sweep: expire, requeue, prune
+bin/vr-sweep: bin/vr-sweep.o $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE)
+
+# (each program's block follows: objects, then its libraries)
+
+$(PROGRAMS):
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE)
+
+%.o: %.c $(wildcard lib/*.h)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+deps:
+	@etc/install-deps
+
+spool-dirs:
+	@for d in tmp pending invalid throttled queued in-progress uploading done \
+		failed cancelled outbox sent out assets lease; do \
+		mkdir -p spool/$$d; done
+
+run: deps all spool-dirs
+	bin/vr-run
+
+check: deps all spool-dirs
+	t/run
+
+bench: deps all
+	t/bench/run
+
+lint:
+	mandoc -Tlint -Wwarning doc/*.[1-8]
+
+clean:
+	rm -f bin/*.o lib/*.o lib/*/*.o $(PROGRAMS_ALL) t/fuzz/fuzz-accept
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)
+	install -m 755 $(PROGRAMS) bin/vr-run $(DESTDIR)$(PREFIX)/bin
+	install -m 644 doc/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 644 doc/*.8 $(DESTDIR)$(PREFIX)/share/man/man8
+
+.PHONY: all deps spool-dirs run check bench lint clean install
