@@ -19,11 +19,12 @@ override LDFLAGS += -fsanitize=address,undefined
 endif
 
 # pkg-config for every library; lib/pkgconfig has the .pc files Debian lacks.
-export PKG_CONFIG_PATH := $(CURDIR)/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+# (GNU make 4.3 does not pass exported variables to $(shell): set it inline.)
+PKG_CONFIG = PKG_CONFIG_PATH=$(CURDIR)/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH)) pkg-config
 PKGS_ALL = libjq libbsd-overlay http-parser libcurl libcrypto \
 	libavformat libavcodec libavfilter libavutil libswscale libswresample
-override CFLAGS += $(shell pkg-config --cflags $(PKGS_ALL))
-pkglibs = $(shell pkg-config --libs $(1))
+override CFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS_ALL)) -Ilib
+pkglibs = $(shell $(PKG_CONFIG) --libs $(1))
 LIBS_CORE = $(call pkglibs,libjq libbsd-overlay)
 LIBS_HTTP = $(call pkglibs,http-parser)
 LIBS_CURL = $(call pkglibs,libcurl)
@@ -41,13 +42,15 @@ PROGRAMS = $(filter $(basename $(wildcard bin/vr-*.c)),$(PROGRAMS_ALL))
 all: $(PROGRAMS)
 
 # --- vr-sweep: expire, requeue, prune
-bin/vr-sweep: bin/vr-sweep.o $(CORE_OBJ)
+bin/vr-sweep: bin/vr-sweep.o $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(LIBS_CRYPTO)
+
+# --- test drivers (not installed)
+TEST_PROGRAMS = t/spoolctl
+t/spoolctl: t/spoolctl.o $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE)
 
-# (each program's block follows: objects, then its libraries)
-
-$(PROGRAMS):
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE)
+# (each program's block: its objects, then its libraries)
 
 %.o: %.c $(wildcard lib/*.h)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -63,7 +66,7 @@ spool-dirs:
 run: deps all spool-dirs
 	bin/vr-run
 
-check: deps all spool-dirs
+check: deps all $(TEST_PROGRAMS) spool-dirs
 	t/run
 
 bench: deps all
@@ -73,7 +76,7 @@ lint:
 	mandoc -Tlint -Wwarning doc/*.[1-8]
 
 clean:
-	rm -f bin/*.o lib/*.o lib/*/*.o $(PROGRAMS_ALL) t/fuzz/fuzz-accept
+	rm -f bin/*.o lib/*.o lib/*/*.o t/*.o $(PROGRAMS_ALL) $(TEST_PROGRAMS) t/fuzz/fuzz-accept
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
