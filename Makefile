@@ -52,6 +52,29 @@ t/spoolctl: t/spoolctl.o $(CORE_OBJ)
 
 # (each program's block: its objects, then its libraries)
 
+# --- vr-keygen: make an API key
+bin/vr-keygen: bin/vr-keygen.o lib/keys.o $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_CRYPTO)
+
+# --- vr-accept: one HTTP connection on stdin/stdout (both APIs, outputs)
+ACCEPT_OBJ = lib/http.o lib/keys.o lib/api/route.o lib/api/common.o \
+	lib/api/submit.o lib/api/plainly.o lib/api/files.o
+bin/vr-accept: bin/vr-accept.o $(ACCEPT_OBJ) $(CORE_OBJ) lib/notify.o lib/sign.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_HTTP) $(LIBS_CRYPTO)
+
+# vr-accept's request → job path under libFuzzer (make fuzz FUZZ_SECONDS=600)
+FUZZ_SECONDS ?= 600
+t/fuzz/fuzz-accept: t/fuzz/fuzz-accept.c $(ACCEPT_OBJ:.o=.c) lib/log.c lib/conf.c \
+		lib/id.c lib/clock.c lib/job.c lib/spool.c lib/watch.c lib/notify.c lib/sign.c
+	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(shell $(PKG_CONFIG) --cflags $(PKGS_ALL)) -Ilib -o $@ $^ \
+		$(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_HTTP) $(LIBS_CRYPTO)
+$(ACCEPT_OBJ) bin/vr-accept.o: $(wildcard lib/api/*.h)
+fuzz: t/fuzz/fuzz-accept
+	t/fuzz/run $(FUZZ_SECONDS)
+.PHONY: fuzz
+
+
 %.o: %.c $(wildcard lib/*.h)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

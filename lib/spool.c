@@ -1,0 +1,403 @@
+/*
+ * spool.c — the spool directories and every change made to them (spool.h):
+ * atomic writes through tmp/, moves that keep exactly one copy, claims by
+ * rename, leases by flock, listings from names alone.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "id.h"
+#include "job.h"
+#include "log.h"
+#include "spool.h"
+
+static const struct {
+	const char *dir;
+	const char *state;
+} sdirs[SD_COUNT] = {
+	[SD_TMP] = { "tmp", NULL },
+	[SD_PENDING] = { "pending", "PENDING" },
+	[SD_INVALID] = { "invalid", "INVALID" },
+	[SD_THROTTLED] = { "throttled", "THROTTLED" },
+	[SD_QUEUED] = { "queued", "QUEUED" },
+	[SD_IN_PROGRESS] = { "in-progress", "IN_PROGRESS" },
+	[SD_UPLOADING] = { "uploading", "UPLOADING" },
+	[SD_DONE] = { "done", "DONE" },
+	[SD_FAILED] = { "failed", "FAILED" },
+	[SD_CANCELLED] = { "cancelled", "CANCELLED" },
+	[SD_OUTBOX] = { "outbox", NULL },
+	[SD_SENT] = { "sent", NULL },
+	[SD_OUT] = { "out", NULL },
+	[SD_ASSETS] = { "assets", NULL },
+	[SD_LEASE] = { "lease", NULL },
+};
+
+const char *
+sdir_name(enum sdir d)
+{
+	return d < SD_COUNT ? sdirs[d].dir : "?";
+}
+
+const char *
+sdir_state(enum sdir d)
+{
+	return d < SD_COUNT ? sdirs[d].state : NULL;
+}
+
+int
+sdir_from_state(const char *state)
+{
+	int d;
+
+	if (state == NULL)
+		return -1;
+	if (strcmp(state, "ERROR") == 0)
+		return SD_FAILED;
+	for (d = SD_FIRST_STATE; d <= SD_LAST_STATE; d++)
+		if (strcmp(sdirs[d].state, state) == 0)
+			return d;
+	return -1;
+}
+
+bool
+sdir_is_final(enum sdir d)
+{
+	return d == SD_DONE || d == SD_FAILED || d == SD_INVALID ||
+	    d == SD_CANCELLED;
+}
+
+int
+spool_open(struct spool *sp, const char *root)
+{
+	int d, root_fd;
+
+	for (d = 0; d < SD_COUNT; d++)
+		sp->fd[d] = -1;
+	if ((sp->root = strdup(root)) == NULL)
+		return -1;
+	root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd == -1) {
+		log_warn("spool %s", root);
+		goto fail;
+	}
+	for (d = 0; d < SD_COUNT; d++) {
+		if (mkdirat(root_fd, sdirs[d].dir, 0700) == -1 && errno != EEXIST) {
+			log_warn("spool %s/%s", root, sdirs[d].dir);
+			goto fail;
+		}
+		sp->fd[d] = openat(root_fd, sdirs[d].dir,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sp->fd[d] == -1) {
+			log_warn("spool %s/%s", root, sdirs[d].dir);
+			goto fail;
+		}
+	}
+	close(root_fd);
+	return 0;
+fail:
+	if (root_fd != -1)
+		close(root_fd);
+	spool_close(sp);
+	return -1;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	int d;
+
+	for (d = 0; d < SD_COUNT; d++) {
+		if (sp->fd[d] != -1)
+			close(sp->fd[d]);
+		sp->fd[d] = -1;
+	}
+	free(sp->root);
+	sp->root = NULL;
+}
+
+static int
+write_all(int fd, const char *data, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, data, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* write_tmp: value, pretty-printed, into a fresh tmp/ file, synced.
+ * The tmp name goes to tmp_name. Consumes value. */
+static int
+write_tmp(struct spool *sp, const char *name, jv value, char *tmp_name,
+    size_t tmp_size)
+{
+	jv text;
+	char rnd[9];
+	int fd, saved;
+
+	if (random_token(rnd, 4) == -1)
+		return -1;
+	snprintf(tmp_name, tmp_size, "%.80s.%d.%s", name, (int)getpid(), rnd);
+	text = jv_dump_string(value, JV_PRINT_INDENT_FLAGS(2));
+	fd = openat(sp->fd[SD_TMP], tmp_name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		jv_free(text);
+		return -1;
+	}
+	if (write_all(fd, jv_string_value(text),
+	    (size_t)jv_string_length_bytes(jv_copy(text))) == -1 ||
+	    write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		jv_free(text);
+		close(fd);
+		unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+		errno = saved;
+		return -1;
+	}
+	jv_free(text);
+	if (close(fd) == -1) {
+		saved = errno;
+		unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_put(struct spool *sp, enum sdir dir, const char *name, jv value)
+{
+	char tmp_name[128];
+	int saved;
+
+	if (write_tmp(sp, name, value, tmp_name, sizeof tmp_name) == -1)
+		return -1;
+	if (renameat(sp->fd[SD_TMP], tmp_name, sp->fd[dir], name) == -1) {
+		saved = errno;
+		unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+		errno = saved;
+		return -1;
+	}
+	return fsync(sp->fd[dir]);
+}
+
+/* replace_existing: put value as dir/name only if that file is still there
+ * (RENAME_EXCHANGE fails with ENOENT when another process has moved it), so
+ * a rewrite never brings back a file that left. Consumes value. */
+static int
+replace_existing(struct spool *sp, enum sdir dir, const char *name, jv value)
+{
+	char tmp_name[128];
+	int saved;
+
+	if (write_tmp(sp, name, value, tmp_name, sizeof tmp_name) == -1)
+		return -1;
+	if (renameat2(sp->fd[SD_TMP], tmp_name, sp->fd[dir], name,
+	    RENAME_EXCHANGE) == -1) {
+		saved = errno;
+		unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+		errno = saved;
+		return -1;
+	}
+	/* tmp_name now holds the old content. */
+	unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+	return fsync(sp->fd[dir]);
+}
+
+int
+spool_move(struct spool *sp, const char *id, enum sdir from, enum sdir to,
+    jv job, const char *by)
+{
+	char name[ID_LEN + 8];
+
+	if (!id_valid(id)) {
+		jv_free(job);
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(name, sizeof name, "%s.json", id);
+	job = job_record(job, sdir_state(to), by);
+	if (replace_existing(sp, from, name, job) == -1)
+		return -1;
+	return spool_claim(sp, id, from, to);
+}
+
+int
+spool_claim(struct spool *sp, const char *id, enum sdir from, enum sdir to)
+{
+	char name[ID_LEN + 8];
+
+	if (!id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(name, sizeof name, "%s.json", id);
+	if (renameat2(sp->fd[from], name, sp->fd[to], name,
+	    RENAME_NOREPLACE) == -1)
+		return -1;
+	if (fsync(sp->fd[to]) == -1 || fsync(sp->fd[from]) == -1)
+		return -1;
+	return 0;
+}
+
+int
+spool_find(struct spool *sp, const char *id)
+{
+	char name[ID_LEN + 8];
+	struct stat st;
+	int d, pass;
+
+	if (!id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(name, sizeof name, "%s.json", id);
+	/* A job moving while we look could be missed once: look twice. */
+	for (pass = 0; pass < 2; pass++)
+		for (d = SD_FIRST_STATE; d <= SD_LAST_STATE; d++)
+			if (fstatat(sp->fd[d], name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				return d;
+	errno = ENOENT;
+	return -1;
+}
+
+jv
+spool_get(struct spool *sp, enum sdir dir, const char *id)
+{
+	char name[ID_LEN + 8];
+	jv job;
+
+	if (!id_valid(id)) {
+		errno = EINVAL;
+		return jv_invalid_with_msg(jv_string("not a job id"));
+	}
+	snprintf(name, sizeof name, "%s.json", id);
+	job = job_loadat(sp->fd[dir], name);
+	/* The directory is the state (DESIGN.md §2.1). */
+	if (jv_is_valid(job) && sdir_state(dir) != NULL)
+		job = jv_object_set(job, jv_string("state"),
+		    jv_string(sdir_state(dir)));
+	return job;
+}
+
+int
+spool_name_id(const char *name, char *out)
+{
+	size_t len = strlen(name);
+
+	if (len != ID_LEN + 5 || strcmp(name + ID_LEN, ".json") != 0)
+		return -1;
+	memcpy(out, name, ID_LEN);
+	out[ID_LEN] = '\0';
+	return id_valid(out) ? 0 : -1;
+}
+
+static int
+newest_first(const void *a, const void *b)
+{
+	return -strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+jv
+spool_list(struct spool *sp, enum sdir dir)
+{
+	char **ids = NULL, **grown, id[ID_LEN + 1];
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	DIR *dp;
+	int fd;
+	jv list = jv_array();
+
+	if ((fd = openat(sp->fd[dir], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (dp = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		jv_free(list);
+		return jv_invalid_with_msg(jv_string_fmt("%s: %s",
+		    sdir_name(dir), strerror(errno)));
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (spool_name_id(de->d_name, id) == -1)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if ((grown = realloc(ids, cap * sizeof *ids)) == NULL)
+				break;
+			ids = grown;
+		}
+		if ((ids[n] = strdup(id)) == NULL)
+			break;
+		n++;
+	}
+	closedir(dp);
+	qsort(ids, n, sizeof *ids, newest_first);
+	for (i = 0; i < n; i++) {
+		list = jv_array_append(list, jv_string(ids[i]));
+		free(ids[i]);
+	}
+	free(ids);
+	return list;
+}
+
+int
+spool_path(struct spool *sp, enum sdir dir, const char *name, char *buf,
+    size_t size)
+{
+	int n = snprintf(buf, size, "%s/%s/%s", sp->root, sdir_name(dir), name);
+
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_lease(struct spool *sp, const char *id)
+{
+	int fd;
+
+	if (!id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = openat(sp->fd[SD_LEASE], id, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+void
+spool_unlease(struct spool *sp, const char *id, int lease_fd)
+{
+	if (lease_fd == -1)
+		return;
+	/* Unlink while still holding the lock: nobody sees a free lease on a
+	 * file that is about to go. */
+	if (id_valid(id))
+		unlinkat(sp->fd[SD_LEASE], id, 0);
+	close(lease_fd);
+}
