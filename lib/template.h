@@ -11,6 +11,7 @@
 #define VR_TEMPLATE_H
 
 #include <jv.h>
+#include <stdbool.h>
 
 struct tmpl;
 
@@ -34,5 +35,19 @@ jv tmpl_json(const struct tmpl *t);
  *  media: [{layer, property, value, mediaType}...],  (what must be fetched)
  *  error: {code, message} when !ok}. */
 jv tmpl_resolve(struct tmpl *t, jv params);
+
+/* Additions (vr-render's engineer):
+ * tmpl_resolve_flags: tmpl_resolve with flags; TMPL_LOCAL_MEDIA lets a
+ * media parameter be a local file path (vr-render's preview mode only).
+ * A resolved MEDIA layer has "srcKind": "url" (from the job's assets),
+ * "project" (a file in the project folder) or "path" (local preview).
+ * Every resolved layer has "visible" (false inside a hidden group). */
+#define TMPL_LOCAL_MEDIA 1
+jv tmpl_resolve_flags(struct tmpl *t, jv params, int flags);
+
+/* tmpl_project_dir: the project's folder, where its static assets live
+ * (borrowed). tmpl_color_valid: "#RRGGBB" or "#RRGGBBAA"? */
+const char *tmpl_project_dir(const struct tmpl *t);
+bool tmpl_color_valid(const char *s);
 
 #endif
