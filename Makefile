@@ -34,6 +34,9 @@ override LDFLAGS += -Wl,--as-needed
 
 # libvr, by concern (lib/*.h say what each owns)
 CORE_OBJ = lib/log.o lib/conf.o lib/id.o lib/clock.o lib/job.o lib/spool.o lib/watch.o
+# templates and their parametrization (libjq); signed output URLs (libcrypto)
+TMPL_OBJ = lib/template.o
+SIGN_OBJ = lib/sign.o
 
 PROGRAMS_ALL = bin/vr-sweep bin/vr-keygen bin/vr-accept bin/vr-validate \
 	bin/vr-render bin/vr-upload bin/vr-notify
