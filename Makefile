@@ -34,6 +34,8 @@ override LDFLAGS += -Wl,--as-needed
 
 # libvr, by concern (lib/*.h say what each owns)
 CORE_OBJ = lib/log.o lib/conf.o lib/id.o lib/clock.o lib/job.o lib/spool.o lib/watch.o
+# webhook notifications in the spool (outbox/, sent/): core + libjq + sign
+NOTIFY_OBJ = lib/notify.o
 # templates and their parametrization (libjq); signed output URLs (libcrypto)
 TMPL_OBJ = lib/template.o
 SIGN_OBJ = lib/sign.o
@@ -64,6 +66,12 @@ ACCEPT_OBJ = lib/http.o lib/keys.o lib/api/route.o lib/api/common.o \
 	lib/api/submit.o lib/api/plainly.o lib/api/files.o
 bin/vr-accept: bin/vr-accept.o $(ACCEPT_OBJ) $(CORE_OBJ) lib/notify.o lib/sign.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_HTTP) $(LIBS_CRYPTO)
+
+# --- vr-notify: deliver webhooks from outbox/ (libcurl multi, guard, HMAC)
+bin/vr-notify: bin/vr-notify.o $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ) \
+		lib/guard.o lib/keys.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) \
+		$(LIBS_CURL) $(LIBS_CRYPTO)
 
 # vr-accept's request → job path under libFuzzer (make fuzz FUZZ_SECONDS=600)
 FUZZ_SECONDS ?= 600

@@ -39,4 +39,32 @@ int notify_retrigger(struct spool *sp, jv job);
  * its outbox/ and sent/ files; null when the job has no webhook. */
 jv notify_delivery(struct spool *sp, jv job);
 
+/*
+ * Added by the vr-notify engineer (additive; the contract above holds).
+ *
+ * notify_retrigger returns -1 with errno EINVAL when the job has no webhook
+ * url (vr-accept answers RENDER_DOES_NOT_HAVE_WEBHOOK), as it does for any
+ * other failure (errno from the spool, logged).
+ *
+ * notify_test: GET /api/v2/webhook-test. Drops outbox/<new id>.test.json: a
+ * sample DONE payload for org (signed with org's secret) to url, with
+ * passthrough as given (NULL: none). It is delivered at once, like any
+ * notification (retried, guarded), without waiting for a render. Writes the
+ * sample's render id into id_out (ID_LEN + 1 bytes) when not NULL.
+ * Returns 0 or -1 (logged).
+ */
+int notify_test(struct spool *sp, const char *org, const char *url,
+    const char *passthrough, char *id_out);
+
+/*
+ * notify_call: a notification of any other kind for a job, e.g. FX's
+ * onsuccess/onerror: outbox/<id>.<tag>.json, sent with method ("POST",
+ * "GET") to url once the job sits in a final directory; body null sends no
+ * body. tag is 1..32 of [a-z0-9] and names the webhook-id
+ * ("msg_<id>_<tag>"), so doing it again after a crash is the same
+ * notification. Consumes job and body. Returns 0 or -1 (logged).
+ */
+int notify_call(struct spool *sp, jv job, const char *tag, const char *method,
+    const char *url, jv body);
+
 #endif

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""t/receiver.py — a webhook receiver for the tests: a real HTTP server on
+loopback that records every request it gets as one JSON line in LOG:
+  {"t": arrival (epoch seconds), "method", "path" (with the query), "headers"
+   (names in lower case), "body" (text), "body_b64" (the exact bytes),
+   "status" (the answer it gives)}
+The line is written when the request arrives, before any delay.
+
+usage: receiver.py PORT LOG
+
+What it answers is chosen per path, by the query of the URL itself or by a
+rule set through the control endpoint (a rule wins over the query):
+  ?fail=N         the first N requests to this path (query included) get 500
+  ?status=CODE    always answer CODE (default 200)
+  ?delay=SECS     answer after SECS seconds
+  ?redirect=URL   answer 307 with Location: URL (after the fails)
+  POST /_control  body {"path": "/x", "fail": N, "status": C, "delay": S,
+                  "redirect": URL}: a rule for every path starting with
+                  "/x"; {"reset": true} drops every rule and counter.
+Control requests are not logged.
+"""
+import base64
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+LOCK = threading.Lock()
+RULES = {}      # path prefix -> rule
+COUNTS = {}     # full path -> requests seen
+LOG = None
+
+
+def rule_for(path):
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(path).query).items()}
+    rule = {}
+    for key in ("fail", "status", "delay", "redirect"):
+        if key in query:
+            rule[key] = query[key]
+    best = ""
+    for prefix in RULES:
+        if path.startswith(prefix) and len(prefix) > len(best):
+            best = prefix
+    if best:
+        rule.update(RULES[best])
+    return rule
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def answer(self, status, headers=(), body=b""):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def control(self, body):
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            return self.answer(400, body=b"bad json\n")
+        with LOCK:
+            if req.get("reset"):
+                RULES.clear()
+                COUNTS.clear()
+            if "path" in req:
+                RULES[req["path"]] = {k: req[k] for k in
+                                      ("fail", "status", "delay", "redirect")
+                                      if k in req}
+        self.answer(200, [("Content-Type", "application/json")], b"{}\n")
+
+    def handle_any(self):
+        arrived = time.time()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        if self.path == "/_control":
+            return self.control(body)
+        with LOCK:
+            rule = rule_for(self.path)
+            seen = COUNTS.get(self.path, 0)
+            COUNTS[self.path] = seen + 1
+        status, headers = int(rule.get("status", 200)), []
+        if seen < int(rule.get("fail", 0)):
+            status = 500
+        elif rule.get("redirect"):
+            status = 307
+            headers.append(("Location", rule["redirect"]))
+        record = {
+            "t": arrived,
+            "method": self.command,
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": body.decode("utf-8", "replace"),
+            "body_b64": base64.b64encode(body).decode(),
+            "status": status,
+        }
+        with LOCK:
+            LOG.write(json.dumps(record) + "\n")
+            LOG.flush()
+        delay = float(rule.get("delay", 0))
+        if delay > 0:
+            time.sleep(delay)
+        self.answer(status, headers, b"ok\n" if status < 300 else b"no\n")
+
+    do_GET = do_POST = do_PUT = do_DELETE = handle_any
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+
+def main():
+    global LOG
+    if len(sys.argv) != 3:
+        sys.exit("usage: receiver.py PORT LOG")
+    LOG = open(sys.argv[2], "a", encoding="utf-8")
+    Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
