@@ -39,6 +39,9 @@ NOTIFY_OBJ = lib/notify.o
 # templates and their parametrization (libjq); signed output URLs (libcrypto)
 TMPL_OBJ = lib/template.o
 SIGN_OBJ = lib/sign.o
+# outbound connections behind the address guard; asset fetching (link with
+# $(LIBS_CURL) $(LIBS_CRYPTO))
+FETCH_OBJ = lib/guard.o lib/fetch.o
 
 PROGRAMS_ALL = bin/vr-sweep bin/vr-keygen bin/vr-accept bin/vr-validate \
 	bin/vr-render bin/vr-upload bin/vr-notify
@@ -53,6 +56,9 @@ bin/vr-sweep: bin/vr-sweep.o $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ)
 # --- test drivers (not installed)
 TEST_PROGRAMS = t/spoolctl
 t/spoolctl: t/spoolctl.o $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE)
+BENCH_PROGRAMS = t/bench/spoolbench
+t/bench/spoolbench: t/bench/spoolbench.o $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE)
 
 # (each program's block: its objects, then its libraries)
@@ -72,6 +78,13 @@ bin/vr-notify: bin/vr-notify.o $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ) \
 		lib/guard.o lib/keys.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) \
 		$(LIBS_CURL) $(LIBS_CRYPTO)
+
+# --- vr-validate: pending/ → invalid/, throttled/, queued/ (templates,
+# assets fetched and probed, upload tasks, the concurrency quota)
+bin/vr-validate: bin/vr-validate.o $(CORE_OBJ) $(TMPL_OBJ) $(FETCH_OBJ) \
+		lib/probe.o $(NOTIFY_OBJ) $(SIGN_OBJ) lib/keys.o lib/upload.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) \
+		$(LIBS_CURL) $(LIBS_CRYPTO) $(LIBS_AV)
 
 # vr-accept's request → job path under libFuzzer (make fuzz FUZZ_SECONDS=600)
 FUZZ_SECONDS ?= 600
@@ -103,14 +116,14 @@ run: deps all spool-dirs
 check: deps all $(TEST_PROGRAMS) spool-dirs
 	t/run
 
-bench: deps all
+bench: deps all $(TEST_PROGRAMS) $(BENCH_PROGRAMS)
 	t/bench/run
 
 lint:
 	mandoc -Tlint -Wwarning doc/*.[1-8]
 
 clean:
-	rm -f bin/*.o lib/*.o lib/*/*.o t/*.o $(PROGRAMS_ALL) $(TEST_PROGRAMS) t/fuzz/fuzz-accept
+	rm -f bin/*.o lib/*.o lib/*/*.o t/*.o $(PROGRAMS_ALL) $(TEST_PROGRAMS) $(BENCH_PROGRAMS) t/fuzz/fuzz-accept
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
