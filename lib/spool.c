@@ -215,9 +215,10 @@ replace_existing(struct spool *sp, enum sdir dir, const char *name, jv value)
 		errno = saved;
 		return -1;
 	}
-	/* tmp_name now holds the old content. */
+	/* tmp_name now holds the old content. The directory is fsync'ed by
+	 * the rename that follows in spool_move. */
 	unlinkat(sp->fd[SD_TMP], tmp_name, 0);
-	return fsync(sp->fd[dir]);
+	return 0;
 }
 
 int
