@@ -1,0 +1,1303 @@
+/*
+ * api/plainly.c — the Plainly-style API under /api/v2 (doc/api.md): the
+ * renders endpoints, the organisation, and projects and templates read from
+ * conf.templates. Requests are checked field by field against Plainly's
+ * schemas; a render is created by api_submit.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/inotify.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "clock.h"
+#include "conf.h"
+#include "id.h"
+#include "job.h"
+#include "log.h"
+#include "notify.h"
+
+#define PAGE_SIZE_DEFAULT 20
+#define PAGE_SIZE_MAX 1000
+#define CANCEL_WAIT_MS 5000
+#define IDEMPOTENCY_KEY_MAX 255
+
+#define K(kind) (1u << (kind))
+#define K_STR K(JV_KIND_STRING)
+#define K_BOOL (K(JV_KIND_TRUE) | K(JV_KIND_FALSE))
+#define K_NUM K(JV_KIND_NUMBER)
+#define K_OBJ K(JV_KIND_OBJECT)
+#define K_ARR K(JV_KIND_ARRAY)
+#define K_NULL K(JV_KIND_NULL)
+
+/* One field of a request schema: its name, the JSON kinds allowed, and for
+ * strings the values allowed (NULL: any). */
+struct field {
+	const char *name;
+	unsigned kinds;
+	const char *const *values;
+};
+
+static const char *const output_modules[] = {
+	"H_264", "H_264_HIGH_BIT_RATE", "HQ", "HQ_ALPHA", NULL };
+static const char *const settings_templates[] = {
+	"BEST_SETTINGS", "DRAFT", NULL };
+static const char *const post_encodings[] = {
+	"default", "none", "custom", "smallest", "captions", "scale", NULL };
+static const char *const encoding_formats[] = {
+	"MP4", "GIF", "OGG", "WEBM", "MOV", "MP4_H265", "MXF", NULL };
+static const char *const thumbnail_formats[] = { "PNG", "JPG", NULL };
+
+static const struct field render_fields[] = {
+	{ "projectId", K_STR, NULL },
+	{ "templateId", K_STR | K_NULL, NULL },
+	{ "parameters", K_OBJ | K_NULL, NULL },
+	{ "attributes", K_OBJ | K_NULL, NULL },
+	{ "options", K_OBJ | K_NULL, NULL },
+	{ "outputFormat", K_OBJ | K_NULL, NULL },
+	{ "webhook", K_OBJ | K_NULL, NULL },
+	{ NULL, 0, NULL },
+};
+static const struct field options_fields[] = {
+	{ "captions", K_OBJ | K_NULL, NULL },
+	{ "integrations", K_OBJ | K_NULL, NULL },
+	{ "projectFiles", K_OBJ | K_NULL, NULL },
+	{ "thumbnails", K_OBJ | K_NULL, NULL },
+	{ "watermark", K_OBJ | K_NULL, NULL },
+	{ NULL, 0, NULL },
+};
+static const struct field thumbnails_fields[] = {
+	{ "atSeconds", K_ARR | K_NULL, NULL },
+	{ "format", K_STR | K_NULL, thumbnail_formats },
+	{ "frequencySeconds", K_NUM | K_NULL, NULL },
+	{ "fromEncodedVideo", K_BOOL | K_NULL, NULL },
+	{ NULL, 0, NULL },
+};
+static const struct field output_format_fields[] = {
+	{ "attachment", K_BOOL | K_NULL, NULL },
+	{ "attachmentFileName", K_STR | K_NULL, NULL },
+	{ "outputModule", K_STR | K_NULL, output_modules },
+	{ "postEncoding", K_OBJ | K_NULL, NULL },
+	{ "settingsTemplate", K_STR | K_NULL, settings_templates },
+	{ NULL, 0, NULL },
+};
+static const struct field post_encoding_fields[] = {
+	{ "type", K_STR, post_encodings },
+	{ "encodingFormat", K_STR | K_NULL, encoding_formats },
+	{ "encodingParamsLine", K_STR | K_NULL, NULL },
+	{ "scalingPercentage", K_NUM | K_NULL, NULL },
+	{ "baseEncoding", K_OBJ | K_NULL, NULL },
+	{ "captionsPosition", K_STR | K_NULL, NULL },
+	{ "captionsStyle", K_STR | K_NULL, NULL },
+	{ "srtFileUrl", K_STR | K_NULL, NULL },
+	{ NULL, 0, NULL },
+};
+static const struct field webhook_fields[] = {
+	{ "url", K_STR, NULL },
+	{ "passthrough", K_STR | K_NULL, NULL },
+	{ "onFailure", K_BOOL | K_NULL, NULL },
+	{ "onInvalid", K_BOOL | K_NULL, NULL },
+	{ NULL, 0, NULL },
+};
+
+static const char *
+kinds_text(unsigned kinds)
+{
+	kinds &= ~K_NULL;
+	if (kinds == K_STR) return "a string";
+	if (kinds == K_BOOL) return "a boolean";
+	if (kinds == K_NUM) return "a number";
+	if (kinds == K_OBJ) return "an object";
+	if (kinds == K_ARR) return "an array";
+	return "of another type";
+}
+
+static bool
+one_of(const char *s, const char *const *values)
+{
+	for (; *values != NULL; values++)
+		if (strcmp(s, *values) == 0)
+			return true;
+	return false;
+}
+
+/* check_object: every key of obj (borrowed) is a known field of the kind
+ * it must be; where names obj in messages ("options"). */
+static bool
+check_object(jv obj, const char *where, const struct field *fields,
+    struct api_fail *f)
+{
+	bool ok = true;
+	int i;
+
+	jv_object_foreach(jv_copy(obj), key, value) {
+		const struct field *fd = NULL;
+		const char *name = jv_string_value(key);
+		jv_kind kind = jv_get_kind(value);
+
+		for (i = 0; ok && fields[i].name != NULL; i++)
+			if (strcmp(fields[i].name, name) == 0)
+				fd = &fields[i];
+		if (!ok) {
+			/* already failed: just release the rest */
+		} else if (fd == NULL) {
+			api_fail_set(f, 400, "REQUEST_UNKNOWN_FIELD",
+			    "unknown field %s%s%.64s", where, *where ? "." : "",
+			    name);
+			ok = false;
+		} else if (!(fd->kinds & K(kind))) {
+			api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
+			    "%s%s%s must be %s", where, *where ? "." : "", name,
+			    kinds_text(fd->kinds));
+			ok = false;
+		} else if (fd->values != NULL && kind == JV_KIND_STRING &&
+		    !one_of(jv_string_value(value), fd->values)) {
+			api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
+			    "%s%s%s: %.64s is not one of the values allowed",
+			    where, *where ? "." : "", name,
+			    jv_string_value(value));
+			ok = false;
+		}
+		jv_free(key);
+		jv_free(value);
+	}
+	for (i = 0; ok && fields[i].name != NULL; i++) {
+		jv value;
+
+		if (fields[i].kinds & K_NULL)
+			continue;
+		value = jv_object_get(jv_copy(obj), jv_string(fields[i].name));
+		if (!jv_is_valid(value)) {
+			api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
+			    "%s%s%s is required", where, *where ? "." : "",
+			    fields[i].name);
+			ok = false;
+		}
+		jv_free(value);
+	}
+	return ok;
+}
+
+/* get: obj's key when it is an object (borrows obj), else invalid. */
+static jv
+get_object(jv obj, const char *key)
+{
+	jv value = jv_object_get(jv_copy(obj), jv_string(key));
+
+	if (jv_get_kind(value) == JV_KIND_OBJECT)
+		return value;
+	jv_free(value);
+	return jv_invalid();
+}
+
+static bool
+check_nested(jv body, const char *key, const struct field *fields,
+    struct api_fail *f)
+{
+	jv obj = get_object(body, key);
+	bool ok = !jv_is_valid(obj) || check_object(obj, key, fields, f);
+
+	jv_free(obj);
+	return ok;
+}
+
+static bool
+keys_without_dots(jv body, const char *key, struct api_fail *f)
+{
+	jv obj = get_object(body, key);
+	bool ok = true;
+
+	if (!jv_is_valid(obj))
+		return true;
+	jv_object_foreach(obj, name, value) {
+		if (ok && strchr(jv_string_value(name), '.') != NULL) {
+			api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
+			    "%s: keys must not contain dots: %.64s", key,
+			    jv_string_value(name));
+			ok = false;
+		}
+		jv_free(name);
+		jv_free(value);
+	}
+	return ok;
+}
+
+/* output_ext: the output's extension from outputFormat.postEncoding. */
+static const char *
+output_ext(jv body, struct api_fail *f)
+{
+	jv format = get_object(body, "outputFormat"), post;
+	const char *ext = "mp4", *encoding;
+
+	if (!jv_is_valid(format))
+		return ext;
+	post = get_object(format, "postEncoding");
+	jv_free(format);
+	if (!jv_is_valid(post))
+		return ext;
+	if (!check_object(post, "outputFormat.postEncoding",
+	    post_encoding_fields, f)) {
+		jv_free(post);
+		return NULL;
+	}
+	encoding = job_str(post, "encodingFormat");
+	if (encoding != NULL && strcmp(encoding, "WEBM") == 0)
+		ext = "webm";
+	else if (encoding != NULL && strcmp(encoding, "GIF") == 0)
+		ext = "gif";
+	else if (encoding != NULL && strcmp(encoding, "MP4") != 0) {
+		api_fail_set(f, 400, "RENDER_OUTPUT_FORMAT_NOT_SUPPORTED",
+		    "outputFormat.postEncoding.encodingFormat %s is not "
+		    "supported: MP4, WEBM or GIF", encoding);
+		ext = NULL;
+	}
+	jv_free(post);
+	return ext;
+}
+
+static bool
+check_webhook(jv body, struct api_fail *f)
+{
+	jv webhook = get_object(body, "webhook");
+	const char *url;
+	bool ok = true;
+
+	if (!jv_is_valid(webhook))
+		return true;
+	if (!check_object(webhook, "webhook", webhook_fields, f))
+		ok = false;
+	else if ((url = job_str(webhook, "url")) == NULL ||
+	    (strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) || strlen(url) > 2048) {
+		api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
+		    "webhook.url must be an http or https URL");
+		ok = false;
+	}
+	jv_free(webhook);
+	return ok;
+}
+
+static bool
+check_thumbnails(jv body, struct api_fail *f)
+{
+	jv options = get_object(body, "options"), thumbnails;
+	bool ok = true;
+
+	if (!jv_is_valid(options))
+		return true;
+	thumbnails = get_object(options, "thumbnails");
+	jv_free(options);
+	if (!jv_is_valid(thumbnails))
+		return true;
+	if (!check_object(thumbnails, "options.thumbnails", thumbnails_fields,
+	    f))
+		ok = false;
+	jv_free(thumbnails);
+	return ok;
+}
+
+/* default_template: the project's template when the request names none:
+ * project.json's defaultTemplateId, else its first template by name. */
+static bool
+default_template(const char *project, char *out, size_t size)
+{
+	struct dirent **names;
+	char path[4096];
+	const char *dflt;
+	int i, n;
+	jv meta;
+
+	snprintf(path, sizeof path, "%s/%s/project.json", conf.templates,
+	    project);
+	meta = job_load(path);
+	if (jv_is_valid(meta) && (dflt = job_str(meta, "defaultTemplateId")) &&
+	    name_valid(dflt)) {
+		snprintf(out, size, "%s", dflt);
+		jv_free(meta);
+		return true;
+	}
+	jv_free(meta);
+	snprintf(path, sizeof path, "%s/%s", conf.templates, project);
+	if ((n = scandir(path, &names, NULL, alphasort)) == -1)
+		return false;
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		size_t len = strlen(names[i]->d_name);
+
+		if (out[0] == '\0' && len > 5 && len - 5 < size &&
+		    strcmp(names[i]->d_name + len - 5, ".json") == 0 &&
+		    strcmp(names[i]->d_name, "project.json") != 0) {
+			snprintf(out, size, "%.*s", (int)(len - 5),
+			    names[i]->d_name);
+			if (!name_valid(out))
+				out[0] = '\0';
+		}
+		free(names[i]);
+	}
+	free(names);
+	return out[0] != '\0';
+}
+
+/* new_job: the job every create starts from: id, owner, dates. */
+static jv
+new_job(const char *org, const char *api, struct api_fail *f)
+{
+	char id[ID_LEN + 1], now[ISO8601_LEN + 1];
+
+	if (id_new(id) == -1) {
+		api_fail_set(f, 500, "INTERNAL_ERROR", "no randomness for an id");
+		return jv_invalid();
+	}
+	iso8601(now_ms(), now);
+	return JV_OBJECT(jv_string("id"), jv_string(id),
+	    jv_string("org"), jv_string(org), jv_string("api"), jv_string(api),
+	    jv_string("createdDate"), jv_string(now),
+	    jv_string("attempts"), jv_number(0),
+	    jv_string("progress"), jv_number(0),
+	    jv_string("history"), jv_array());
+}
+
+static jv
+copy_field(jv job, jv from, const char *key)
+{
+	jv value = jv_object_get(jv_copy(from), jv_string(key));
+
+	if (jv_is_valid(value) && jv_get_kind(value) != JV_KIND_NULL)
+		return jv_object_set(job, jv_string(key), value);
+	jv_free(value);
+	return job;
+}
+
+jv
+plainly_render_job(jv body, const struct key *key, struct api_fail *f)
+{
+	static const char *const inputs[] = {
+		"attributes", "options", "outputFormat", "webhook" };
+	const char *project, *template, *ext;
+	char dflt[128];
+	jv job;
+	size_t i;
+
+	if (jv_get_kind(body) != JV_KIND_OBJECT) {
+		jv_free(body);
+		api_fail_set(f, 400, "REQUEST_MALFORMED_JSON",
+		    "the body must be a JSON object");
+		return jv_invalid();
+	}
+	if (!check_object(body, "", render_fields, f) ||
+	    !check_nested(body, "options", options_fields, f) ||
+	    !check_thumbnails(body, f) ||
+	    !check_nested(body, "outputFormat", output_format_fields, f) ||
+	    !check_webhook(body, f) ||
+	    !keys_without_dots(body, "parameters", f) ||
+	    !keys_without_dots(body, "attributes", f) ||
+	    (ext = output_ext(body, f)) == NULL) {
+		jv_free(body);
+		return jv_invalid();
+	}
+	project = job_str(body, "projectId");
+	template = job_str(body, "templateId");
+	if (!name_valid(project)) {
+		api_fail_set(f, 404, "PROJECT_DOES_NOT_EXIST",
+		    "no project %.64s", project);
+		jv_free(body);
+		return jv_invalid();
+	}
+	if (template != NULL && !name_valid(template)) {
+		api_fail_set(f, 404, "PROJECT_TEMPLATE_DOES_NOT_EXIST",
+		    "no template %.64s in project %s", template, project);
+		jv_free(body);
+		return jv_invalid();
+	}
+	if (template == NULL) {
+		if (!default_template(project, dflt, sizeof dflt)) {
+			api_fail_set(f, 404, "PROJECT_DOES_NOT_EXIST",
+			    "no project %s with a template", project);
+			jv_free(body);
+			return jv_invalid();
+		}
+		template = dflt;
+	}
+	job = new_job(key->org, "plainly", f);
+	if (!jv_is_valid(job)) {
+		jv_free(body);
+		return job;
+	}
+	job = jv_object_set(job, jv_string("projectId"), jv_string(project));
+	job = jv_object_set(job, jv_string("templateId"), jv_string(template));
+	job = jv_object_set(job, jv_string("parameters"), jv_object());
+	job = copy_field(job, body, "parameters");
+	for (i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
+		job = copy_field(job, body, inputs[i]);
+	job = jv_object_set(job, jv_string("ext"), jv_string(ext));
+	jv_free(body);
+	return job_record(job, "PENDING", "vr-accept");
+}
+
+/* idempotency_key: the request's Idempotency-Key, checked; NULL if none.
+ * false (answered) when it is not acceptable. */
+static bool
+idempotency_key(struct api *a, const char **key)
+{
+	const char *s = http_header_get(a->req, "Idempotency-Key");
+	size_t i;
+
+	*key = NULL;
+	if (s == NULL)
+		return true;
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			break;
+	if (i == 0 || s[i] != '\0' || i > IDEMPOTENCY_KEY_MAX) {
+		api_error(a, 400, "REQUEST_INVALID_HEADER",
+		    "Idempotency-Key must be 1 to %d visible ASCII characters",
+		    IDEMPOTENCY_KEY_MAX);
+		return false;
+	}
+	*key = s;
+	return true;
+}
+
+static void
+submit_and_answer(struct api *a, jv job)
+{
+	struct api_fail f;
+	const char *key;
+	enum sdir dir;
+
+	if (!idempotency_key(a, &key)) {
+		jv_free(job);
+		return;
+	}
+	job = api_submit(a, job, key, &dir, &f);
+	if (!jv_is_valid(job)) {
+		jv_free(job);
+		api_fail_answer(a, &f);
+		return;
+	}
+	api_json(a, 200, api_render(a, job, dir));
+}
+
+static void
+render_create(struct api *a)
+{
+	struct api_fail f;
+	jv body, job;
+
+	body = job_parse(a->req->body ? a->req->body : "", a->req->body_len,
+	    conf.max_json_depth);
+	if (!jv_is_valid(body)) {
+		jv msg = jv_invalid_get_msg(body);
+
+		api_error(a, 400, "REQUEST_MALFORMED_JSON", "%s",
+		    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) :
+		    "the body must be a JSON object");
+		jv_free(msg);
+		return;
+	}
+	job = plainly_render_job(body, &a->key, &f);
+	if (!jv_is_valid(job)) {
+		jv_free(job);
+		api_fail_answer(a, &f);
+		return;
+	}
+	submit_and_answer(a, job);
+}
+
+static void
+render_resubmit(struct api *a, const char *id)
+{
+	static const char *const inputs[] = {
+		"projectId", "templateId", "parameters", "attributes", "options",
+		"outputFormat", "webhook", "ext" };
+	struct api_fail f;
+	enum sdir dir;
+	jv old, job;
+	size_t i;
+
+	old = api_job(a, id, &dir);
+	if (!jv_is_valid(old)) {
+		jv_free(old);
+		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
+		return;
+	}
+	job = new_job(a->key.org, "plainly", &f);
+	if (!jv_is_valid(job)) {
+		jv_free(old);
+		api_fail_answer(a, &f);
+		return;
+	}
+	for (i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
+		job = copy_field(job, old, inputs[i]);
+	job = jv_object_set(job, jv_string("resubmittedFrom"), jv_string(id));
+	jv_free(old);
+	submit_and_answer(a, job_record(job, "PENDING", "vr-accept"));
+}
+
+static void
+render_get(struct api *a, const char *id)
+{
+	enum sdir dir;
+	jv job = api_job(a, id, &dir);
+
+	if (!jv_is_valid(job)) {
+		jv_free(job);
+		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
+		return;
+	}
+	api_json(a, 200, api_render(a, job, dir));
+}
+
+/* page_args: page (from 0) and size from the query; false (answered) when
+ * they are not numbers in range. */
+static bool
+page_args(struct api *a, int *page, int *size)
+{
+	char text[32], *end;
+	long n;
+
+	*page = 0;
+	*size = PAGE_SIZE_DEFAULT;
+	if (http_query_get(a->req, "page", text, sizeof text)) {
+		n = strtol(text, &end, 10);
+		if (*end != '\0' || end == text || n < 0 || n > 1000000) {
+			api_error(a, 400, "REQUEST_INVALID_PARAMETER",
+			    "page must be a number from 0");
+			return false;
+		}
+		*page = (int)n;
+	}
+	if (http_query_get(a->req, "size", text, sizeof text)) {
+		n = strtol(text, &end, 10);
+		if (*end != '\0' || end == text || n < 1 || n > PAGE_SIZE_MAX) {
+			api_error(a, 400, "REQUEST_INVALID_PARAMETER",
+			    "size must be a number from 1 to %d", PAGE_SIZE_MAX);
+			return false;
+		}
+		*size = (int)n;
+	}
+	return true;
+}
+
+struct listed {
+	char id[ID_LEN + 1];
+	enum sdir dir;
+};
+
+static int
+newest_first(const void *x, const void *y)
+{
+	const struct listed *a = x, *b = y;
+
+	return strcmp(b->id, a->id);
+}
+
+/* list_ids: the ids in the directories wanted (all when only_dir < 0),
+ * newest first. Sets *n; the caller frees the result. */
+static struct listed *
+list_ids(struct api *a, int only_dir, int *n)
+{
+	struct listed *all = NULL, *grown;
+	int i, j, count = 0;
+
+	for (i = 0; i < api_state_ndirs; i++) {
+		enum sdir d = api_state_dirs[i];
+		jv ids;
+		int len;
+
+		if (only_dir >= 0 && (int)d != only_dir &&
+		    !(only_dir == SD_IN_PROGRESS && d == SD_UPLOADING))
+			continue;
+		ids = spool_list(&a->sp, d);
+		len = jv_is_valid(ids) ? jv_array_length(jv_copy(ids)) : 0;
+		grown = realloc(all, sizeof *all * (size_t)(count + len + 1));
+		if (grown == NULL) {
+			jv_free(ids);
+			break;
+		}
+		all = grown;
+		for (j = 0; j < len; j++) {
+			jv id = jv_array_get(jv_copy(ids), j);
+
+			snprintf(all[count].id, sizeof all[count].id, "%s",
+			    jv_string_value(id));
+			all[count++].dir = d;
+			jv_free(id);
+		}
+		jv_free(ids);
+	}
+	if (count > 0)
+		qsort(all, (size_t)count, sizeof *all, newest_first);
+	*n = count;
+	return all;
+}
+
+static bool
+field_is(jv job, const char *key, const char *want)
+{
+	const char *have;
+
+	if (want == NULL)
+		return true;
+	have = job_str(job, key);
+	return have != NULL && strcmp(have, want) == 0;
+}
+
+static bool
+contains(jv job, const char *key, const char *term)
+{
+	jv value = jv_object_get(jv_copy(job), jv_string(key));
+	bool found = false;
+
+	if (jv_get_kind(value) == JV_KIND_STRING) {
+		found = strcasestr(jv_string_value(value), term) != NULL;
+		jv_free(value);
+	} else if (jv_is_valid(value)) {
+		jv text = jv_dump_string(value, 0);
+
+		found = strcasestr(jv_string_value(text), term) != NULL;
+		jv_free(text);
+	} else {
+		jv_free(value);
+	}
+	return found;
+}
+
+struct filter {
+	const char *project, *template, *webhook_status, *term;
+	int dir;
+};
+
+static bool
+matches(struct api *a, jv job, const struct filter *flt)
+{
+	static const char *const searched[] = {
+		"id", "projectId", "templateId", "projectName", "templateName",
+		"parameters", "attributes" };
+	size_t i;
+
+	if (!field_is(job, "projectId", flt->project) ||
+	    !field_is(job, "templateId", flt->template))
+		return false;
+	if (flt->webhook_status != NULL) {
+		jv delivery = notify_delivery(&a->sp, jv_copy(job));
+		const char *status = jv_get_kind(delivery) == JV_KIND_OBJECT ?
+		    job_str(delivery, "status") : NULL;
+		bool same = status != NULL &&
+		    strcmp(status, flt->webhook_status) == 0;
+
+		jv_free(delivery);
+		if (!same)
+			return false;
+	}
+	if (flt->term == NULL || flt->term[0] == '\0')
+		return true;
+	for (i = 0; i < sizeof searched / sizeof searched[0]; i++)
+		if (contains(job, searched[i], flt->term))
+			return true;
+	return false;
+}
+
+/* render_list: GET /renders and /renders/search: newest first, paged. */
+static void
+render_list(struct api *a, const struct filter *flt)
+{
+	struct listed *ids;
+	int page, size, n, i, skip;
+	jv out = jv_array();
+
+	if (!page_args(a, &page, &size)) {
+		jv_free(out);
+		return;
+	}
+	ids = list_ids(a, flt->dir, &n);
+	skip = page * size;
+	for (i = 0; i < n && jv_array_length(jv_copy(out)) < size; i++) {
+		jv job = spool_get(&a->sp, ids[i].dir, ids[i].id);
+
+		if (!jv_is_valid(job) || !field_is(job, "org", a->key.org) ||
+		    !matches(a, job, flt)) {
+			jv_free(job);
+			continue;
+		}
+		if (skip > 0) {
+			skip--;
+			jv_free(job);
+			continue;
+		}
+		out = jv_array_append(out, api_render(a, job, ids[i].dir));
+	}
+	free(ids);
+	api_json(a, 200, out);
+}
+
+static void
+render_list_query(struct api *a, bool search)
+{
+	static const char *const webhook_states[] = {
+		"PENDING", "RETRYING", "IGNORED", "FAILURE", "SUCCESS", NULL };
+	char project[128], template[128], state[32], hook[32], term[256];
+	struct filter flt = { .dir = -1 };
+
+	if (search) {
+		if (http_query_get(a->req, "searchTerm", term, sizeof term))
+			flt.term = term;
+		render_list(a, &flt);
+		return;
+	}
+	if (http_query_get(a->req, "projectId", project, sizeof project))
+		flt.project = project;
+	if (http_query_get(a->req, "templateId", template, sizeof template))
+		flt.template = template;
+	if (http_query_get(a->req, "state", state, sizeof state) &&
+	    ((flt.dir = sdir_from_state(state)) == -1 ||
+	    flt.dir == SD_UPLOADING)) {
+		api_error(a, 400, "REQUEST_INVALID_PARAMETER",
+		    "state must be one of PENDING, THROTTLED, QUEUED, "
+		    "IN_PROGRESS, DONE, FAILED (or ERROR), INVALID, CANCELLED");
+		return;
+	}
+	if (http_query_get(a->req, "webhookStatus", hook, sizeof hook)) {
+		if (!one_of(hook, webhook_states)) {
+			api_error(a, 400, "REQUEST_INVALID_PARAMETER",
+			    "webhookStatus must be one of PENDING, RETRYING, "
+			    "IGNORED, FAILURE, SUCCESS");
+			return;
+		}
+		flt.webhook_status = hook;
+	}
+	render_list(a, &flt);
+}
+
+/* wait_gone: until name leaves dir or ms pass (inotify, then a check). */
+static void
+wait_gone(struct api *a, enum sdir dir, const char *name, int64_t ms)
+{
+	int64_t deadline = mono_ms() + ms, left;
+	struct pollfd pfd = { .events = POLLIN };
+	char path[4096], events[4096];
+
+	if (spool_path(&a->sp, dir, "", path, sizeof path) == -1 ||
+	    (pfd.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1)
+		return;
+	if (inotify_add_watch(pfd.fd, path, IN_MOVED_FROM | IN_DELETE) != -1) {
+		while (faccessat(a->sp.fd[dir], name, F_OK, 0) == 0 &&
+		    (left = deadline - mono_ms()) > 0) {
+			if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
+				break;
+			while (read(pfd.fd, events, sizeof events) > 0)
+				;
+		}
+	}
+	close(pfd.fd);
+}
+
+/* stop_worker: SIGTERM the worker rendering job (vr-render ends the job
+ * CANCELLED), then wait a moment for it to leave in-progress/. */
+static bool
+stop_worker(struct api *a, jv job, const char *id)
+{
+	jv worker = get_object(job, "worker");
+	char host[256] = "", name[ID_LEN + 6];
+	const char *worker_host;
+	int64_t pid;
+
+	if (!jv_is_valid(worker))
+		return false;
+	pid = job_int(worker, "pid", 0);
+	worker_host = job_str(worker, "host");
+	gethostname(host, sizeof host - 1);
+	if (pid <= 1 || pid > 1 << 22 || worker_host == NULL ||
+	    strcmp(worker_host, host) != 0) {
+		jv_free(worker);
+		return false;
+	}
+	jv_free(worker);
+	if (kill((pid_t)pid, SIGTERM) == -1) {
+		log_warn("%s: cannot stop worker %lld", id, (long long)pid);
+		return false;
+	}
+	log_info("%s: cancel: sent SIGTERM to worker %lld", id, (long long)pid);
+	snprintf(name, sizeof name, "%s.json", id);
+	wait_gone(a, SD_IN_PROGRESS, name, CANCEL_WAIT_MS);
+	return true;
+}
+
+static void
+render_cancel(struct api *a, const char *id)
+{
+	enum sdir dir;
+	int tries;
+	jv job;
+
+	for (tries = 0; tries < 5; tries++) {
+		job = api_job(a, id, &dir);
+		if (!jv_is_valid(job)) {
+			jv_free(job);
+			api_error(a, 404, "RENDER_DOES_NOT_EXIST",
+			    "no render %.40s", id);
+			return;
+		}
+		switch (dir) {
+		case SD_PENDING:
+		case SD_THROTTLED:
+		case SD_QUEUED:
+			if (spool_move(&a->sp, id, dir, SD_CANCELLED, job,
+			    "vr-accept") == -1) {
+				if (errno == ENOENT)
+					continue;  /* it moved on: look again */
+				api_error(a, 500, "INTERNAL_ERROR",
+				    "the render could not be cancelled");
+				return;
+			}
+			render_get(a, id);
+			return;
+		case SD_CANCELLED:
+			api_json(a, 200, api_render(a, job, dir));
+			return;
+		case SD_IN_PROGRESS:
+			if (conf.cancel_in_progress && stop_worker(a, job, id)) {
+				jv_free(job);
+				render_get(a, id);
+				return;
+			}
+			jv_free(job);
+			api_error(a, 400, "RENDER_CANNOT_BE_CANCELLED",
+			    "the render is in progress%s", conf.cancel_in_progress ?
+			    " and its worker cannot be signalled" : "");
+			return;
+		default:
+			jv_free(job);
+			api_error(a, 400, "RENDER_CANNOT_BE_CANCELLED",
+			    "the render is %s", dir == SD_UPLOADING ?
+			    "rendered and being uploaded" : "already finished");
+			return;
+		}
+	}
+	api_error(a, 409, "RENDER_BUSY", "the render kept changing state");
+}
+
+static void
+cancel_all(struct api *a)
+{
+	static const enum sdir waiting[] = { SD_PENDING, SD_THROTTLED, SD_QUEUED };
+	char project[128], template[128];
+	struct filter flt = { .dir = -1 };
+	int i, j, n;
+
+	if (http_query_get(a->req, "projectId", project, sizeof project))
+		flt.project = project;
+	if (http_query_get(a->req, "templateId", template, sizeof template))
+		flt.template = template;
+	for (i = 0; i < 3; i++) {
+		jv ids = spool_list(&a->sp, waiting[i]);
+
+		n = jv_is_valid(ids) ? jv_array_length(jv_copy(ids)) : 0;
+		for (j = 0; j < n; j++) {
+			jv id = jv_array_get(jv_copy(ids), j);
+			jv job = spool_get(&a->sp, waiting[i], jv_string_value(id));
+
+			if (jv_is_valid(job) && field_is(job, "org", a->key.org) &&
+			    matches(a, job, &flt)) {
+				/* ENOENT: it moved on meanwhile, not ours */
+				spool_move(&a->sp, jv_string_value(id),
+				    waiting[i], SD_CANCELLED, job, "vr-accept");
+			} else {
+				jv_free(job);
+			}
+			jv_free(id);
+		}
+		jv_free(ids);
+	}
+	http_respond(a->c, 201, NULL, NULL, "", 0);
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) == -1 && errno != ENOENT)
+		log_warn("%s", path);
+	return 0;
+}
+
+static void
+render_delete(struct api *a, const char *id)
+{
+	char name[ID_LEN + 6], text[16], out_dir[4096];
+	bool skip_assets;
+	enum sdir dir;
+	jv job = api_job(a, id, &dir);
+
+	if (!jv_is_valid(job)) {
+		jv_free(job);
+		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
+		return;
+	}
+	if (!sdir_is_final(dir)) {
+		jv_free(job);
+		api_error(a, 400, "RENDER_NOT_FINISHED",
+		    "the render is not finished: cancel it first");
+		return;
+	}
+	skip_assets = http_query_get(a->req, "skipAssets", text, sizeof text) &&
+	    strcmp(text, "true") == 0;
+	snprintf(name, sizeof name, "%s.json", id);
+	if (unlinkat(a->sp.fd[dir], name, 0) == -1) {
+		jv_free(job);
+		if (errno == ENOENT) {
+			api_error(a, 404, "RENDER_DOES_NOT_EXIST",
+			    "no render %.40s", id);
+			return;
+		}
+		log_warn("%s: delete", id);
+		api_error(a, 500, "INTERNAL_ERROR", "the render was not deleted");
+		return;
+	}
+	fsync(a->sp.fd[dir]);
+	if (!skip_assets && spool_path(&a->sp, SD_OUT, id, out_dir,
+	    sizeof out_dir) == 0)
+		nftw(out_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	log_info("%s: deleted%s", id, skip_assets ? ", outputs kept" : "");
+	api_json(a, 201, api_render(a, job, dir));
+}
+
+static void
+render_promote(struct api *a, const char *id)
+{
+	char token[33], name[ID_LEN + 6];
+	enum sdir dir;
+	jv job = api_job(a, id, &dir);
+
+	if (!jv_is_valid(job)) {
+		jv_free(job);
+		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
+		return;
+	}
+	if (dir != SD_DONE) {
+		jv_free(job);
+		api_error(a, 400, "RENDER_NOT_FINISHED",
+		    "only a DONE render can be promoted");
+		return;
+	}
+	if (jv_equal(jv_object_get(jv_copy(job), jv_string("expired")),
+	    jv_true())) {
+		jv_free(job);
+		api_error(a, 400, "RENDER_EXPIRED", "the render's files expired");
+		return;
+	}
+	if (job_str(job, "publicToken") == NULL) {
+		if (random_token(token, 16) == -1) {
+			jv_free(job);
+			api_error(a, 500, "INTERNAL_ERROR", "no randomness");
+			return;
+		}
+		job = jv_object_set(job, jv_string("publicToken"),
+		    jv_string(token));
+		job = jv_object_set(job, jv_string("publicUrl"),
+		    jv_string_fmt("%s/public/%s/%s", conf.public_url, id, token));
+		snprintf(name, sizeof name, "%s.json", id);
+		if (spool_put(&a->sp, SD_DONE, name, jv_copy(job)) == -1) {
+			log_warn("%s: promote", id);
+			jv_free(job);
+			api_error(a, 500, "INTERNAL_ERROR",
+			    "the render was not promoted");
+			return;
+		}
+	}
+	api_json(a, 200, api_render(a, job, dir));
+}
+
+static void
+render_webhook(struct api *a, const char *id)
+{
+	enum sdir dir;
+	jv job = api_job(a, id, &dir);
+
+	if (!jv_is_valid(job)) {
+		jv_free(job);
+		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
+		return;
+	}
+	if (!sdir_is_final(dir)) {
+		jv_free(job);
+		api_error(a, 400, "RENDER_NOT_FINISHED", "the render is not finished");
+		return;
+	}
+	if (!api_has_object(job, "webhook")) {
+		jv_free(job);
+		api_error(a, 400, "RENDER_DOES_NOT_HAVE_WEBHOOK",
+		    "the render has no webhook");
+		return;
+	}
+	if (notify_retrigger(&a->sp, job) == -1) {
+		if (errno == EINVAL)
+			api_error(a, 400, "RENDER_DOES_NOT_HAVE_WEBHOOK",
+			    "the render has no webhook url");
+		else
+			api_error(a, 500, "INTERNAL_ERROR",
+			    "the notification was not queued");
+		return;
+	}
+	api_json(a, 200, jv_object());
+}
+
+static void
+me(struct api *a)
+{
+	api_json(a, 200, JV_OBJECT(
+	    jv_string("organizationId"), jv_string(a->key.org),
+	    jv_string("organizationName"), jv_string(a->key.org),
+	    jv_string("concurrency"), jv_number(a->key.concurrency),
+	    jv_string("queueLimit"), jv_number(a->key.queue_limit)));
+}
+
+static void
+webhook_test(struct api *a)
+{
+	char url[2048], passthrough[1024], id[ID_LEN + 1];
+	bool has_passthrough;
+
+	if (!http_query_get(a->req, "url", url, sizeof url) ||
+	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+		api_error(a, 400, "REQUEST_INVALID_PARAMETER",
+		    "url must be an http or https URL");
+		return;
+	}
+	has_passthrough = http_query_get(a->req, "passthrough", passthrough,
+	    sizeof passthrough);
+	if (notify_test(&a->sp, a->key.org, url,
+	    has_passthrough ? passthrough : NULL, id) == -1) {
+		api_error(a, 500, "INTERNAL_ERROR", "the test was not queued");
+		return;
+	}
+	api_json(a, 200, jv_number(202));
+}
+
+/* template_doc: project/template.json as Plainly's template object. */
+static jv
+template_doc(const char *project, const char *name)
+{
+	char path[4096];
+	jv doc;
+
+	snprintf(path, sizeof path, "%s/%s/%s.json", conf.templates, project,
+	    name);
+	doc = job_load(path);
+	if (!jv_is_valid(doc))
+		return doc;
+	if (job_str(doc, "id") == NULL)
+		doc = jv_object_set(doc, jv_string("id"), jv_string(name));
+	if (job_str(doc, "name") == NULL)
+		doc = jv_object_set(doc, jv_string("name"), jv_string(name));
+	return doc;
+}
+
+/* project_doc: a project directory as Plainly's project object, with its
+ * templates; project.json (optional) adds name, description … */
+static jv
+project_doc(const char *project)
+{
+	struct dirent **names;
+	char path[4096], dflt[128];
+	jv doc, templates = jv_array();
+	int i, n;
+
+	snprintf(path, sizeof path, "%s/%s", conf.templates, project);
+	if ((n = scandir(path, &names, NULL, alphasort)) == -1) {
+		jv_free(templates);
+		return jv_invalid();
+	}
+	for (i = 0; i < n; i++) {
+		char *dot = strrchr(names[i]->d_name, '.');
+
+		if (dot != NULL && strcmp(dot, ".json") == 0 &&
+		    strcmp(names[i]->d_name, "project.json") != 0) {
+			*dot = '\0';
+			if (name_valid(names[i]->d_name)) {
+				jv t = template_doc(project, names[i]->d_name);
+
+				if (jv_is_valid(t))
+					templates = jv_array_append(templates, t);
+				else
+					jv_free(t);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	snprintf(path, sizeof path, "%s/%s/project.json", conf.templates,
+	    project);
+	doc = job_load(path);
+	if (!jv_is_valid(doc)) {
+		jv_free(doc);
+		doc = jv_object();
+	}
+	doc = jv_object_set(doc, jv_string("id"), jv_string(project));
+	if (job_str(doc, "name") == NULL)
+		doc = jv_object_set(doc, jv_string("name"), jv_string(project));
+	if (default_template(project, dflt, sizeof dflt))
+		doc = jv_object_set(doc, jv_string("defaultTemplateId"),
+		    jv_string(dflt));
+	doc = jv_object_set(doc, jv_string("analyzed"), jv_true());
+	doc = jv_object_set(doc, jv_string("uploaded"), jv_true());
+	return jv_object_set(doc, jv_string("templates"), templates);
+}
+
+static void
+projects(struct api *a, char *seg[], int nseg)
+{
+	struct dirent **names;
+	jv out, doc;
+	int i, n;
+
+	if (nseg == 1) {
+		out = jv_array();
+		n = scandir(conf.templates, &names, NULL, alphasort);
+		for (i = 0; i < n; i++) {
+			if (names[i]->d_type == DT_DIR &&
+			    name_valid(names[i]->d_name)) {
+				doc = project_doc(names[i]->d_name);
+				if (jv_is_valid(doc))
+					out = jv_array_append(out, doc);
+				else
+					jv_free(doc);
+			}
+			free(names[i]);
+		}
+		if (n >= 0)
+			free(names);
+		api_json(a, 200, out);
+		return;
+	}
+	if (!name_valid(seg[1]) ||
+	    !jv_is_valid(doc = project_doc(seg[1]))) {
+		api_error(a, 404, "PROJECT_DOES_NOT_EXIST", "no project %.64s",
+		    seg[1]);
+		return;
+	}
+	if (nseg == 2) {
+		api_json(a, 200, doc);
+		return;
+	}
+	if (nseg == 3) {
+		api_json(a, 200, jv_object_get(doc, jv_string("templates")));
+		return;
+	}
+	jv_free(doc);
+	if (!name_valid(seg[3]) ||
+	    !jv_is_valid(doc = template_doc(seg[1], seg[3]))) {
+		jv_free(doc);
+		api_error(a, 404, "PROJECT_TEMPLATE_DOES_NOT_EXIST",
+		    "no template %.64s in project %s", seg[3], seg[1]);
+		return;
+	}
+	api_json(a, 200, doc);
+}
+
+static bool
+is(const char *method, struct api *a, const char *want)
+{
+	(void)method;
+	return strcmp(a->req->method, want) == 0 ||
+	    (strcmp(want, "GET") == 0 && strcmp(a->req->method, "HEAD") == 0);
+}
+
+static void
+renders(struct api *a, char *seg[], int nseg)
+{
+	const char *m = a->req->method;
+
+	if (nseg == 1) {
+		if (is(m, a, "POST"))
+			render_create(a);
+		else if (is(m, a, "GET"))
+			render_list_query(a, false);
+		else
+			goto not_allowed;
+		return;
+	}
+	if (nseg == 2 && strcmp(seg[1], "search") == 0) {
+		if (!is(m, a, "GET"))
+			goto not_allowed;
+		render_list_query(a, true);
+		return;
+	}
+	if (nseg == 2 && strcmp(seg[1], "cancel-all") == 0) {
+		if (!is(m, a, "POST"))
+			goto not_allowed;
+		cancel_all(a);
+		return;
+	}
+	if (nseg == 2) {
+		if (is(m, a, "GET"))
+			render_get(a, seg[1]);
+		else if (is(m, a, "DELETE"))
+			render_delete(a, seg[1]);
+		else
+			goto not_allowed;
+		return;
+	}
+	if (nseg == 3) {
+		void (*action)(struct api *, const char *) = NULL;
+
+		if (strcmp(seg[2], "cancel") == 0)
+			action = render_cancel;
+		else if (strcmp(seg[2], "resubmit") == 0)
+			action = render_resubmit;
+		else if (strcmp(seg[2], "promote") == 0)
+			action = render_promote;
+		else if (strcmp(seg[2], "webhook") == 0)
+			action = render_webhook;
+		if (action == NULL) {
+			api_error(a, 404, "NOT_FOUND", "no such endpoint");
+			return;
+		}
+		if (!is(m, a, "POST"))
+			goto not_allowed;
+		action(a, seg[1]);
+		return;
+	}
+	api_error(a, 404, "NOT_FOUND", "no such endpoint");
+	return;
+not_allowed:
+	api_error(a, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", m);
+}
+
+void
+plainly_route(struct api *a, char *seg[], int nseg)
+{
+	if (!api_auth(a))
+		return;
+	if (nseg >= 1 && strcmp(seg[0], "renders") == 0) {
+		renders(a, seg, nseg);
+	} else if (nseg == 1 && strcmp(seg[0], "me") == 0) {
+		if (is(a->req->method, a, "GET"))
+			me(a);
+		else
+			api_error(a, 405, "METHOD_NOT_ALLOWED", "use GET");
+	} else if (nseg == 1 && strcmp(seg[0], "webhook-test") == 0) {
+		if (is(a->req->method, a, "GET"))
+			webhook_test(a);
+		else
+			api_error(a, 405, "METHOD_NOT_ALLOWED", "use GET");
+	} else if (nseg >= 1 && nseg <= 4 && strcmp(seg[0], "projects") == 0 &&
+	    (nseg < 3 || strcmp(seg[2], "templates") == 0)) {
+		if (is(a->req->method, a, "GET"))
+			projects(a, seg, nseg);
+		else
+			api_error(a, 405, "METHOD_NOT_ALLOWED", "use GET");
+	} else {
+		api_error(a, 404, "NOT_FOUND", "no such endpoint");
+	}
+}
