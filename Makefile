@@ -63,6 +63,11 @@ t/bench/spoolbench: t/bench/spoolbench.o $(CORE_OBJ)
 
 # (each program's block: its objects, then its libraries)
 
+# --- vr-upload: deliver outputs to S3, HTTP, FTP, SFTP (libcurl multi)
+UPLOAD_OBJ = lib/upload.o lib/s3.o lib/deliver.o lib/guard.o
+bin/vr-upload: bin/vr-upload.o $(UPLOAD_OBJ) $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(LIBS_CURL) $(LIBS_CRYPTO)
+
 # --- vr-keygen: make an API key
 bin/vr-keygen: bin/vr-keygen.o lib/keys.o $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_CRYPTO)
