@@ -347,7 +347,8 @@ spool_list(struct spool *sp, enum sdir dir)
 		n++;
 	}
 	closedir(dp);
-	qsort(ids, n, sizeof *ids, newest_first);
+	if (n > 0)
+		qsort(ids, n, sizeof *ids, newest_first);
 	for (i = 0; i < n; i++) {
 		list = jv_array_append(list, jv_string(ids[i]));
 		free(ids[i]);

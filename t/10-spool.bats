@@ -114,6 +114,7 @@ PY
 
 @test "two claimers racing for 1,000 queued jobs claim each exactly once" {
 	cd "$VR_ROOT"
+	rm -f "$VR_SPOOL"/queued/*.json "$VR_SPOOL"/in-progress/*.json
 	python3 - "$VR_SPOOL/queued" <<'PY'
 import os, sys, time, uuid
 d = sys.argv[1]
@@ -123,7 +124,7 @@ for i in range(1000):
     u = f"{ms:012x}"[:8] + "-" + f"{ms:012x}"[8:] + "-7" + r[:3] + "-" + "8" + r[3:6] + "-" + r[6:18]
     with open(f"{d}/{u}.json", "w") as f: f.write('{"id":"%s"}' % u)
 PY
-	[ "$(t/spoolctl list queued | wc -l)" -ge 1000 ]
+	[ "$(t/spoolctl list queued | wc -l)" -eq 1000 ]
 	t/spoolctl claim-all queued in-progress > "$VR_DIR/claim1" &
 	a=$!
 	t/spoolctl claim-all queued in-progress > "$VR_DIR/claim2" &
@@ -133,8 +134,9 @@ PY
 	total=$(cat "$VR_DIR/claim1" "$VR_DIR/claim2" | wc -l)
 	unique=$(cat "$VR_DIR/claim1" "$VR_DIR/claim2" | sort -u | wc -l)
 	echo "claimed $total, unique $unique, by each: $(wc -l < "$VR_DIR/claim1") $(wc -l < "$VR_DIR/claim2")"
-	[ "$total" -eq "$unique" ]
-	[ "$total" -eq "$(ls "$VR_SPOOL/in-progress" | wc -l)" ]
+	[ "$total" -eq 1000 ]
+	[ "$unique" -eq 1000 ]
+	[ "$(ls "$VR_SPOOL/in-progress" | wc -l)" -eq 1000 ]
 	rm -f "$VR_SPOOL"/in-progress/*.json
 }
 
