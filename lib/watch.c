@@ -112,19 +112,23 @@ scan(struct watch *w, struct watched *wd)
 			present = jv_object_set(present, jv_string(de->d_name),
 			    jv_true());
 	closedir(dp);
-	/* Keep only seen names still present. */
-	jv_object_foreach(jv_copy(wd->seen), name, value) {
+	/* Keep only seen names still present. (jv_object_foreach borrows
+	 * its object and evaluates it repeatedly: iterate over a variable.) */
+	jv seen = jv_copy(wd->seen);
+	jv_object_foreach(seen, name, value) {
 		jv_free(value);
 		if (!jv_object_has(jv_copy(present), jv_copy(name)))
 			wd->seen = jv_object_delete(wd->seen, name);
 		else
 			jv_free(name);
 	}
+	jv_free(seen);
 	jv_object_foreach(present, name, value) {
 		jv_free(value);
 		calls += offer(w, wd, jv_string_value(name));
 		jv_free(name);
 	}
+	jv_free(present);
 	return calls;
 }
 
