@@ -63,6 +63,15 @@ t/bench/spoolbench: t/bench/spoolbench.o $(CORE_OBJ)
 
 # (each program's block: its objects, then its libraries)
 
+# --- vr-render: render queued jobs (libav*, fontconfig and FreeType for text)
+RENDER_OBJ = lib/render/graph.o lib/render/source.o lib/render/encode.o \
+	lib/render/run.o lib/render/text.o lib/render/job.o lib/render/daemon.o
+LIBS_FONT = $(call pkglibs,fontconfig freetype2)
+lib/render/text.o: override CFLAGS += $(shell pkg-config --cflags fontconfig freetype2)
+$(RENDER_OBJ) bin/vr-render.o: lib/render/render.h lib/render/internal.h
+bin/vr-render: bin/vr-render.o $(RENDER_OBJ) $(TMPL_OBJ) $(SIGN_OBJ) $(NOTIFY_OBJ) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(LIBS_AV) $(LIBS_CRYPTO) $(LIBS_FONT) -lm
+
 # --- vr-upload: deliver outputs to S3, HTTP, FTP, SFTP (libcurl multi)
 UPLOAD_OBJ = lib/upload.o lib/s3.o lib/deliver.o lib/guard.o
 bin/vr-upload: bin/vr-upload.o $(UPLOAD_OBJ) $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ)
