@@ -137,7 +137,8 @@ check_object(jv obj, const char *where, const struct field *fields,
 	bool ok = true;
 	int i;
 
-	jv_object_foreach(jv_copy(obj), key, value) {
+	/* jv_object_foreach borrows obj (and evaluates it repeatedly) */
+	jv_object_foreach(obj, key, value) {
 		const struct field *fd = NULL;
 		const char *name = jv_string_value(key);
 		jv_kind kind = jv_get_kind(value);
@@ -226,6 +227,7 @@ keys_without_dots(jv body, const char *key, struct api_fail *f)
 		jv_free(name);
 		jv_free(value);
 	}
+	jv_free(obj);
 	return ok;
 }
 
