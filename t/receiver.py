@@ -117,6 +117,13 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
+    def handle_error(self, request, client_address):
+        # A client that hangs up (a killed sender, a timeout) is part of
+        # what the tests do; anything else is worth a line on stderr.
+        err = sys.exc_info()[1]
+        if not isinstance(err, (ConnectionError, TimeoutError)):
+            print(f"receiver: {client_address}: {err!r}", file=sys.stderr)
+
 
 def main():
     global LOG
