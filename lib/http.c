@@ -379,11 +379,15 @@ http_head(struct http_conn *c, int status, const char *content_type,
 	c->responded = true;
 	if (!keep_alive(c))
 		c->close_after = true;
+	/* a negative length: the body follows in chunks (the caller frames
+	 * them, ending with "0\r\n\r\n") */
 	n = snprintf(head, sizeof head,
-	    "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %lld\r\nConnection: %s\r\n",
+	    "HTTP/1.1 %d %s\r\n%s%s%s%s%.0lld\r\nConnection: %s\r\n",
 	    status, http_status_text(status),
 	    content_type ? "Content-Type: " : "",
 	    content_type ? content_type : "", content_type ? "\r\n" : "",
+	    content_length < 0 ? "Transfer-Encoding: chunked" :
+	    "Content-Length: ", content_length < 0 ? 0 :
 	    (long long)content_length, c->close_after ? "close" : "keep-alive");
 	if (n < 0 || (size_t)n >= sizeof head)
 		return -1;

@@ -81,7 +81,8 @@ int http_respond(struct http_conn *c, int status, const char *content_type,
     const char *extra_headers, const void *body, size_t len);
 
 /* http_head: status line and headers for a body of content_length bytes
- * (sent afterwards with http_write / http_sendfile). */
+ * (sent afterwards with http_write / http_sendfile); a negative length
+ * sends "Transfer-Encoding: chunked" and the caller frames the chunks. */
 int http_head(struct http_conn *c, int status, const char *content_type,
     const char *extra_headers, int64_t content_length);
 int http_write(struct http_conn *c, const void *data, size_t len);

@@ -1,12 +1,13 @@
 /*
  * api/route.c — which API answers a request (api.h), by path prefix:
- * /api/v2 Plainly's API, /files and /public the outputs. Another API is a
- * line here and a sibling file.
+ * /api/v2 Plainly's API, /files and /public the outputs, /v2 the FX API
+ * (fx.c). Another API is a line here and a sibling file.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fx.h"
 #include "log.h"
 
 void
@@ -30,6 +31,8 @@ api_handle(void *arg, struct http_conn *c, struct http_request *req)
 		files_route(a, seg, n);
 	else if ((n = api_segments(path, "/public", seg, API_SEGMENTS_MAX)) >= 0)
 		public_route(a, seg, n);
+	else if ((n = api_segments(path, "/v2", seg, API_SEGMENTS_MAX)) >= 0)
+		fx_route(a, seg, n);
 	else
 		api_error(a, 404, "NOT_FOUND", "no such endpoint");
 	free(path);

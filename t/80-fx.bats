@@ -1,0 +1,201 @@
+#!/usr/bin/env bats
+# The Impossible-FX-style API (/v2) end to end: vr-accept under a real
+# xinetd, vr-validate and vr-render on a test spool, media from a real HTTP
+# server on loopback. Tokens and their movies by extension, the errors,
+# complete and streamed fetches (chunked, while the file grows), HLS, one
+# frame, progress, one job for racing requests.
+
+load helper
+
+setup_file() {
+	vr_setup "fetch_allow = 127.0.0.1" "validate_wait = 20s" \
+		"anonymous_projects = fxtest" "routing_keys = default, gold" \
+		"parallel_max = 4"
+	mkdir -p "$VR_DIR/media"
+	local m=$VR_DIR/media ff="ffmpeg -nostdin -loglevel error -y"
+	$ff -f lavfi -i testsrc=s=320x240 -frames:v 1 "$m/pic.png"
+	$ff -f lavfi -i sine=f=440:d=10:sample_rate=48000 -ac 2 "$m/tone.wav"
+	start_asset_server "$m"
+	start_xinetd
+	KEY=$(make_key acme)
+	export KEY
+	start_bg validate vr-validate
+	start_bg render vr-render -j 1
+}
+
+teardown_file() {
+	vr_teardown
+}
+
+fx() { # METHOD PATH [curl args]: body, then the status on the last line
+	local method=$1 path=$2; shift 2
+	curl -s -X "$method" -u "$KEY:" -w '\n%{http_code}' "$@" "$VR_URL/v2$path"
+}
+
+body() { sed '$d' <<< "$output"; }
+code() { tail -n 1 <<< "$output"; }
+
+# token BODY: POST it to /v2/render/fxtest; prints the token.
+token() {
+	curl -sf -u "$KEY:" -d "$1" "$VR_URL/v2/render/fxtest" | jq -er .token
+}
+
+probe() { # FILE ENTRIES: ffprobe's answer for the first video stream
+	ffprobe -v error -select_streams v:0 -count_frames \
+		-show_entries "$2" -of csv=p=0 "$1"
+}
+
+@test "a POST without credentials to a project not open to anyone is 401" {
+	sed -i '/^anonymous_projects/d' "$VR_CONF"
+	run curl -s -w '\n%{http_code}' -d '{"movie":"wide"}' "$VR_URL/v2/render/demo"
+	[ "$(code)" = 401 ]
+	body | jq -e '.error'
+	echo "anonymous_projects = fxtest" >> "$VR_CONF"
+}
+
+@test "a project named in anonymous_projects renders without credentials" {
+	run curl -s -w '\n%{http_code}' -d '{"movie":"wide"}' "$VR_URL/v2/render/fxtest"
+	[ "$(code)" = 200 ]
+	body | jq -e '.token | test("^[0-9a-f-]{36}$")'
+	body | jq -e '.uploads == []'
+}
+
+@test "every bad input is a JSON error with the right status" {
+	run fx POST /render/fxtest -d '{"movie":"wide","colour":1}'
+	[ "$(code)" = 400 ]; body | jq -e '.error | test("unknown field colour")'
+	run fx POST /render/fxtest -d '{"movie":"nosuch"}'
+	[ "$(code)" = 404 ]; body | jq -e '.error | test("no movie nosuch")'
+	run fx POST /render/nosuch -d '{"movie":"wide"}'
+	[ "$(code)" = 404 ]; body | jq -e '.error | test("no project")'
+	run fx POST /render/fxtest -d '{"movie":{"avi":"wide"}}'
+	[ "$(code)" = 400 ]; body | jq -e '.error | test("not an extension")'
+	run fx POST /render/fxtest -d '{"movie":"wide","parallel":9}'
+	[ "$(code)" = 400 ]; body | jq -e '.error | test("parallel must be")'
+	run fx POST /render/fxtest -d '{"movie":"wide","parallel":1.5}'
+	[ "$(code)" = 400 ]
+	run fx POST /render/fxtest -d '{"movie":"wide","params":[1]}'
+	[ "$(code)" = 400 ]; body | jq -e '.error | test("params must be")'
+	run fx POST /render/fxtest -d '{"movie":"wide"'
+	[ "$(code)" = 400 ]; body | jq -e '.error'
+	run fx POST /render/fxtest -d '{"movie":"wide","upload":[3]}'
+	[ "$(code)" = 400 ]; body | jq -e '.error | test("upload 1")'
+	run fx GET /render/not-a-token.mp4
+	[ "$(code)" = 404 ]; body | jq -e '.error'
+	run fx GET /render/0193d2c4-8a1b-7c3d-9e4f-0a1b2c3d4e5f.mp4
+	[ "$(code)" = 404 ]; body | jq -e '.error | test("no token")'
+	run fx DELETE /render/fxtest
+	[ "$(code)" = 405 ]
+}
+
+@test "vr-validate checks the request: an unknown routing key or a missing mandatory parameter is 400" {
+	run fx POST /render/fxtest -d '{"movie":"wide","routingkey":"platinum"}'
+	[ "$(code)" = 400 ]; body | jq -e '.error | test("routing key platinum")'
+	run fx POST /render/fxtest -d '{"movie":{"mp4":"wide","*":"motion"},"params":{"music":"'"$ASSET_URL"'/tone.wav"}}'
+	[ "$(code)" = 400 ]; body | jq -e '.error | test("image")'
+}
+
+@test "the token is a check job that vr-validate found valid: a job like any other, in done/" {
+	run fx POST /render/fxtest -d '{"movie":"wide","routingKey":"gold","parallel":2}'
+	[ "$(code)" = 200 ]
+	t=$(body | jq -r .token)
+	jq -e '.validateOnly and .api == "fx" and .routingkey == "gold" and .parallel == 2 and .org == "acme"' "$VR_SPOOL/done/$t.json"
+}
+
+@test "the movie hash picks the template by extension: mp4 and webm differ, gif takes *, and 404 without *" {
+	t=$(token '{"movie":{"mp4":"wide","webm":"small","*":"small"}}')
+	curl -sf -o "$VR_DIR/m.mp4" "$VR_URL/v2/render/$t.mp4"
+	curl -sf -o "$VR_DIR/m.webm" "$VR_URL/v2/render/$t.webm"
+	curl -sf -o "$VR_DIR/m.gif" "$VR_URL/v2/render/$t.gif"
+	[ "$(probe "$VR_DIR/m.mp4" stream=codec_name,width,height,nb_read_frames)" = "h264,320,180,50" ]
+	[ "$(probe "$VR_DIR/m.webm" stream=codec_name,width,height,nb_read_frames)" = "vp9,160,120,10" ]
+	[ "$(probe "$VR_DIR/m.gif" stream=codec_name,width,height)" = "gif,160,120" ]
+	t=$(token '{"movie":{"mp4":"wide"}}')
+	run fx GET "/render/$t.webm"
+	[ "$(code)" = 404 ]
+	body | jq -e '.error | test("no movie for .webm and no \\* movie")'
+}
+
+@test "each (token, extension) render is one job, named in spool/fx/, even for racing requests" {
+	t=$(token '{"movie":"small"}')
+	for i in 1 2 3 4; do
+		curl -sf -o "$VR_DIR/race$i.webm" "$VR_URL/v2/render/$t.webm" &
+	done
+	wait
+	for i in 2 3 4; do cmp "$VR_DIR/race1.webm" "$VR_DIR/race$i.webm"; done
+	[ "$(ls "$VR_SPOOL/fx" | grep -c "^$t\.webm$")" = 1 ]
+	id=$(readlink "$VR_SPOOL/fx/$t.webm")
+	jq -e --arg t "$t" '.token == $t and .ext == "webm" and .templateId == "small"' "$VR_SPOOL/done/$id.json"
+	[ "$(grep -l "\"token\":\"$t\"" "$VR_SPOOL"/*/*.json | wc -l)" = 2 ]
+}
+
+@test "jpg and png with ?frame=N give one frame of the movie" {
+	t=$(token '{"movie":"wide","params":{"color":"#ff0000"}}')
+	curl -sf -o "$VR_DIR/f.png" "$VR_URL/v2/render/$t.png?frame=10"
+	[ "$(probe "$VR_DIR/f.png" stream=codec_name,width,height)" = "png,320,180" ]
+	curl -sf -o "$VR_DIR/f.jpg" "$VR_URL/v2/get/$t.jpg?frame=3&q=80"
+	[ "$(probe "$VR_DIR/f.jpg" stream=codec_name,width,height)" = "mjpeg,320,180" ]
+	run fx GET "/render/$t.png?frame=50"
+	[ "$(code)" = 400 ]; body | jq -e '.error | test("frame must be from 0 to 49")'
+	run fx GET "/render/$t.png?frame=x"
+	[ "$(code)" = 400 ]
+}
+
+@test "GET /v2/get streams while it renders: first bytes long before the end, the same file, playable to the end" {
+	t=$(token '{"movie":"motion","params":{"image":"'"$ASSET_URL"'/pic.png","music":"'"$ASSET_URL"'/tone.wav"}}')
+	python3 - "$VR_URL/v2/get/$t.mp4" "$VR_DIR/streamed.mp4" > "$VR_DIR/times" <<-'EOF'
+	import sys, time, urllib.request
+	start = time.monotonic()
+	first = None
+	with urllib.request.urlopen(sys.argv[1]) as r, open(sys.argv[2], "wb") as out:
+	    assert r.headers["Transfer-Encoding"] == "chunked"
+	    while True:
+	        b = r.read1(65536)
+	        if not b:
+	            break
+	        if first is None:
+	            first = time.monotonic() - start
+	        out.write(b)
+	print(f"{first:.3f} {time.monotonic() - start:.3f}")
+	EOF
+	read -r first total < "$VR_DIR/times"
+	echo "first byte $first s, whole $total s"
+	python3 -c "import sys; sys.exit(not ($first * 3 < $total))"
+	id=$(readlink "$VR_SPOOL/fx/$t.mp4")
+	[ -f "$VR_SPOOL/done/$id.json" ]
+	final=$VR_SPOOL/out/$id/$(jq -r .outputFile "$VR_SPOOL/done/$id.json")
+	cmp "$VR_DIR/streamed.mp4" "$final"
+	[ "$(probe "$VR_DIR/streamed.mp4" stream=nb_read_frames)" = 200 ]
+	ffmpeg -v error -xerror -i "$VR_DIR/streamed.mp4" -f null - 2> "$VR_DIR/decode.err"
+	[ ! -s "$VR_DIR/decode.err" ]
+	run fx GET "/progress/$t"
+	body | jq -e --arg t "$t" '. == {token: $t, done: 200, total: 200}'
+}
+
+@test "a client that leaves mid-stream leaves the render to finish normally" {
+	t=$(token '{"movie":"motion","params":{"title":"Bye","image":"'"$ASSET_URL"'/pic.png","music":"'"$ASSET_URL"'/tone.wav"}}')
+	curl -sN "$VR_URL/v2/get/$t.mp4" | head -c 2000 > /dev/null
+	id=$(readlink "$VR_SPOOL/fx/$t.mp4")
+	wait_until 60 test -f "$VR_SPOOL/done/$id.json"
+	[ "$(probe "$VR_SPOOL/out/$id/video.mp4" stream=nb_read_frames)" = 200 ]
+}
+
+@test "GET /v2/progress counts frames while the render runs" {
+	t=$(token '{"movie":"motion","params":{"title":"Count","image":"'"$ASSET_URL"'/pic.png","music":"'"$ASSET_URL"'/tone.wav"}}')
+	run fx GET "/progress/$t"
+	body | jq -e --arg t "$t" '. == {token: $t, done: 0, total: 0}'
+	curl -sN "$VR_URL/v2/get/$t.mp4" | head -c 1 > /dev/null
+	wait_until 60 eval 'curl -s "$VR_URL/v2/progress/'"$t"'" | jq -e ".total == 200 and .done > 0 and .done < 200"'
+	wait_until 60 eval 'curl -s "$VR_URL/v2/progress/'"$t"'" | jq -e ".done == 200"'
+}
+
+@test "m3u8 is an HLS playlist over the fragmented MP4 that a player reads to the end" {
+	t=$(token '{"movie":"wide"}')
+	run fx GET "/get/$t.m3u8"
+	[ "$(code)" = 200 ]
+	body | grep -q '^#EXTM3U'
+	body | grep -q '^#EXT-X-MAP:URI="'"$t"'.mp4",BYTERANGE='
+	curl -sf -o /dev/null "$VR_URL/v2/render/$t.mp4"
+	run fx GET "/get/$t.m3u8"
+	body | grep -q '^#EXT-X-ENDLIST'
+	[ "$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$VR_URL/v2/get/$t.m3u8")" = 50 ]
+}
