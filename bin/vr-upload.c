@@ -157,6 +157,24 @@ attempt_end(struct task *t, bool ok, bool retry, const char *url,
 	job_save(j);
 }
 
+/* parts_stored: how many parts a multipart state holds (borrows). */
+static int
+parts_stored(jv state)
+{
+	jv parts = jv_get_kind(state) == JV_KIND_OBJECT ?
+	    jv_object_get(jv_copy(state), jv_string("parts")) : jv_null();
+	int n = 0;
+
+	if (jv_get_kind(parts) == JV_KIND_ARRAY)
+		jv_array_foreach(parts, i, p) {
+			n += jv_get_kind(p) == JV_KIND_STRING;
+			jv_free(p);
+			(void)i;
+		}
+	jv_free(parts);
+	return n;
+}
+
 static void
 on_progress(void *arg, jv state)
 {
@@ -219,6 +237,9 @@ task_start(struct task *t)
 	spec.state = jv_object_get(jv_copy(u), jv_string("multipart"));
 	if (!jv_is_valid(spec.state))
 		spec.state = jv_null();
+	else
+		log_info("%s: upload %d resumes a multipart upload (%d parts stored)",
+		    j->id, t->index + 1, parts_stored(spec.state));
 	spec.last_attempt = job_int(u, "attempts", 0) + 1 >= conf.upload_attempts;
 	t->delivery = delivery_start(D.multi, &spec, err, sizeof err, &retry);
 	if (t->delivery != NULL) {

@@ -759,6 +759,10 @@ start_single(struct delivery *d)
 			curl_easy_setopt(r->easy, CURLOPT_PASSWORD, pass);
 		curl_easy_setopt(r->easy, CURLOPT_FTP_CREATE_MISSING_DIRS,
 		    (long)CURLFTP_CREATE_DIR_RETRY);
+		/* a cached connection would skip this task's own host key and
+		 * login checks: one connection per file */
+		curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
 		if (strcmp(d->type, "sftp") == 0) {
 			const char *key = str(d->dest, "keyfile"), *pub = str(d->dest, "pubkeyfile");
 			const char *pw = str(d->dest, "passphrase"), *fp = str(d->dest, "fingerprint");

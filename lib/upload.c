@@ -349,7 +349,7 @@ upload_destination(jv task, const char *org)
 		return prof;
 	}
 	prof = jv_object_delete(prof, jv_string("org"));
-	return jv_object_merge(prof, dest);
+	return jv_object_merge_recursive(prof, dest);
 }
 
 static int
