@@ -40,6 +40,19 @@ struct jobrun {
 	int last_pct;
 };
 
+/* asset_name_valid: a file name in spool/assets/ as vr-validate writes
+ * them (sha256 hex, a dot, an extension): no path, no leading dot. */
+static bool
+asset_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 128 || s[0] == '.')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
 static int
 job_locate(void *arg, jv layer, char *path, size_t size, char *err,
     size_t err_size, const char **code)
@@ -69,7 +82,7 @@ job_locate(void *arg, jv layer, char *path, size_t size, char *err,
 		    jv_object_get(assets, jv_string(src)) : (jv_free(assets),
 		    jv_null());
 		file = jv_get_kind(f) == JV_KIND_STRING ? jv_string_value(f) : NULL;
-		if (file == NULL || !name_valid(file) ||
+		if (file == NULL || !asset_name_valid(file) ||
 		    spool_path(jr->sp, SD_ASSETS, file, path, size) == -1) {
 			snprintf(err, err_size, "layer %s: the asset %s was not "
 			    "fetched", lname, src);
