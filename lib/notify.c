@@ -31,6 +31,8 @@
 
 #define TAG_MAX 32
 
+static void listing_drop(void);
+
 /* str_at: the string at obj.key, or NULL (borrowed from obj). */
 static const char *
 str_at(jv obj, const char *key)
@@ -80,8 +82,9 @@ hook_flag(jv job, const char *key)
 /*
  * final_state: the state the job is final in. Callers drop the notification
  * just before the move that records the state, so a job may still say
- * IN_PROGRESS or PENDING: then an error means FAILED (INVALID when still
- * PENDING: only vr-validate fails a pending job), no error means DONE.
+ * UPLOADING (which only ever ends DONE), IN_PROGRESS or PENDING: then an
+ * error means FAILED (INVALID when still PENDING: only vr-validate fails a
+ * pending job), no error means DONE.
  * vr-notify checks again against the directory before it delivers.
  */
 static const char *
@@ -100,6 +103,8 @@ final_state(jv job)
 			return finals[i];
 	if (state != NULL && strcmp(state, "ERROR") == 0)
 		return "FAILED";
+	if (state != NULL && strcmp(state, "UPLOADING") == 0)
+		return "DONE";
 	error = jv_object_get(jv_copy(job), jv_string("error"));
 	failed = jv_get_kind(error) == JV_KIND_OBJECT;
 	jv_free(error);
@@ -413,6 +418,7 @@ note_put(struct spool *sp, const char *id, const char *tag, jv note)
 	char name[ID_LEN + TAG_MAX + 8];
 
 	snprintf(name, sizeof name, "%s.%s.json", id, tag);
+	listing_drop();
 	if (spool_put(sp, SD_OUTBOX, name, note) == -1) {
 		log_warn("%s: cannot write outbox/%s", id, name);
 		return -1;
@@ -551,43 +557,105 @@ by_created(const void *a, const void *b)
 	return strcmp(x ? x : "", y ? y : "");
 }
 
+/*
+ * The names of the notification files in outbox/ and sent/, by render id:
+ * {id: {name: SD_OUTBOX or SD_SENT}}. A page of renders asks for each one's
+ * webhookDelivery: one listing, kept for LISTING_TTL_MS, serves them all.
+ * It is dropped when this process drops a notification.
+ */
+#define LISTING_TTL_MS 1000
+static struct {
+	bool valid;
+	const struct spool *sp;
+	int64_t at_ms;
+	jv by_id;
+} listing;
+
+static void
+listing_drop(void)
+{
+	if (listing.valid)
+		jv_free(listing.by_id);
+	listing.valid = false;
+}
+
+/* listing_read: list dir into listing.by_id (a name in sent/ wins: the file
+ * is written there before it is removed from outbox/). */
+static void
+listing_read(struct spool *sp, enum sdir d)
+{
+	struct dirent *e;
+	DIR *dir;
+	size_t len;
+	int fd;
+	jv names;
+
+	if ((fd = openat(sp->fd[d], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || (dir = fdopendir(fd)) == NULL) {
+		log_warn("cannot list %s/%s", sp->root, sdir_name(d));
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(dir)) != NULL) {
+		len = strlen(e->d_name);
+		if (len < ID_LEN + 7 || e->d_name[ID_LEN] != '.' ||
+		    strcmp(e->d_name + len - 5, ".json") != 0)
+			continue;
+		jv id = jv_string_sized(e->d_name, ID_LEN);
+		names = jv_object_get(jv_copy(listing.by_id), jv_copy(id));
+		if (!jv_is_valid(names)) {
+			jv_free(names);
+			names = jv_object();
+		}
+		names = jv_object_set(names, jv_string(e->d_name),
+		    jv_number(d));
+		listing.by_id = jv_object_set(listing.by_id, id, names);
+	}
+	closedir(dir);
+}
+
 /* notes_of: every notification file of id in outbox/ and sent/. */
 static jv
 notes_of(struct spool *sp, const char *id)
 {
-	static const enum sdir dirs[] = { SD_OUTBOX, SD_SENT };
-	jv notes = jv_array(), note;
-	struct dirent *e;
-	DIR *dir;
-	size_t d, len;
-	int fd;
+	jv notes = jv_array(), names, note;
+	int d;
 
-	for (d = 0; d < sizeof dirs / sizeof *dirs; d++) {
-		if ((fd = openat(sp->fd[dirs[d]], ".", O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC)) == -1 || (dir = fdopendir(fd)) == NULL) {
-			log_warn("%s: cannot list %s", id, sdir_name(dirs[d]));
-			if (fd != -1)
-				close(fd);
-			continue;
-		}
-		while ((e = readdir(dir)) != NULL) {
-			len = strlen(e->d_name);
-			if (strncmp(e->d_name, id, ID_LEN) != 0 ||
-			    e->d_name[ID_LEN] != '.' || len < ID_LEN + 7 ||
-			    strcmp(e->d_name + len - 5, ".json") != 0)
-				continue;
-			note = job_loadat(sp->fd[dirs[d]], e->d_name);
-			if (jv_is_valid(note))
-				notes = jv_array_append(notes, note);
-			else if (errno != ENOENT) {   /* ENOENT: moved meanwhile */
-				jv msg = jv_invalid_get_msg(note);
-				log_warnx("%s", jv_string_value(msg));
-				jv_free(msg);
-			} else
-				jv_free(note);
-		}
-		closedir(dir);
+	if (!listing.valid || listing.sp != sp ||
+	    mono_ms() - listing.at_ms > LISTING_TTL_MS) {
+		listing_drop();
+		listing.by_id = jv_object();
+		listing.valid = true;
+		listing.sp = sp;
+		listing.at_ms = mono_ms();
+		listing_read(sp, SD_OUTBOX);
+		listing_read(sp, SD_SENT);
 	}
+	names = jv_object_get(jv_copy(listing.by_id), jv_string(id));
+	if (!jv_is_valid(names)) {
+		jv_free(names);
+		return notes;
+	}
+	jv_object_foreach(names, name, where) {
+		d = (int)jv_number_value(where);
+		note = job_loadat(sp->fd[d], jv_string_value(name));
+		if (!jv_is_valid(note) && errno == ENOENT && d == SD_OUTBOX) {
+			jv_free(note);    /* delivered meanwhile */
+			note = job_loadat(sp->fd[SD_SENT], jv_string_value(name));
+		}
+		if (jv_is_valid(note))
+			notes = jv_array_append(notes, note);
+		else if (errno != ENOENT) {
+			jv msg = jv_invalid_get_msg(note);
+			log_warnx("%s", jv_string_value(msg));
+			jv_free(msg);
+		} else
+			jv_free(note);
+		jv_free(name);
+		jv_free(where);
+	}
+	jv_free(names);
 	return notes;
 }
 

@@ -15,6 +15,7 @@ setup_file() {
 		"$WHSEC" > "$VR_DIR/etc/keys"
 	export WHSEC
 	start_receiver
+	start_xinetd
 	start_bg notify vr-notify -f "$VR_CONF"
 }
 
@@ -231,6 +232,35 @@ verify() {
 		"$VR_DIR/spool2/sent/$id.final.json"
 	[ "$(arrivals "/denied/$id")" -eq 0 ]
 	stop_bg notify2
+}
+
+@test "GET /api/v2/webhook-test and POST /renders/ID/webhook send signed webhooks that webhookDelivery shows" {
+	key=$(make_key -f "$VR_CONF" e2e)
+	secret=$(awk -F: '$1 == "e2e" { print $5; exit }' "$VR_DIR/etc/keys")
+	run curl -sS -u "$key:" --get --data-urlencode "url=$RECEIVER_URL/wt/$key" \
+		--data-urlencode "passthrough=order 7" "$VR_URL/api/v2/webhook-test"
+	[ "$status" -eq 0 ]
+	[ "$output" = 202 ]
+	wait_until 10 has_arrived "/wt/$key"
+	line=$(arrived "/wt/$key")
+	jq -e '.body | fromjson | .passthrough == "order 7" and .success == true' <<< "$line"
+	WHSEC=$secret verify "$line"
+
+	id=$(new_id)
+	put_job done "$id" "{\"url\": \"$RECEIVER_URL/rt/$id\"}" '{"org": "e2e"}'
+	run curl -sS -u "$key:" -X POST "$VR_URL/api/v2/renders/$id/webhook"
+	[ "$status" -eq 0 ]
+	wait_until 10 has_arrived "/rt/$id"
+	line=$(arrived "/rt/$id")
+	jq -e --arg id "$id" '.headers["webhook-id"] | startswith("msg_" + $id + "_")' <<< "$line"
+	WHSEC=$secret verify "$line"
+	delivered() {
+		curl -sS -u "$key:" "$VR_URL/api/v2/renders/$id" | jq -e '
+			.webhookDelivery.status == "SUCCESS" and
+			(.webhookDelivery.deliveries | length) == 1 and
+			.webhookDelivery.deliveries[0].httpStatus == 200'
+	}
+	wait_until 10 delivered
 }
 
 @test "killed with SIGKILL while 100 are in flight, vr-notify delivers every one after restart" {
