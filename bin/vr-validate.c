@@ -25,6 +25,7 @@
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -48,6 +49,10 @@ static const char usage[] = "usage: vr-validate [-f conf] [--check]\n";
 #define BY "vr-validate"
 #define RESCAN_MS 1000      /* periodic look at throttled/ and retries */
 #define ERR_MAX 1024
+/* Jobs whose assets are fetched and probed at once, each in a child
+ * process: a slow asset server holds up only its own job, and a crash in
+ * a demuxer only its worker. */
+#define CHECK_WORKERS 8
 
 enum verdict { V_OK, V_INVALID, V_RETRY };
 
@@ -66,6 +71,15 @@ struct daemon {
 	int signal_fd;
 	jv org_of;              /* id → org of jobs seen active or throttled */
 	bool release_due;
+	jv todo;                /* id → true: pending, waiting for a look */
+	jv busy;                /* id → true: being checked by a worker */
+	int nworkers;
+	struct worker {
+		pid_t pid;
+		int fd;             /* its answer: {verdict, job} */
+		char id[ID_LEN + 1];
+		jv answer;          /* text read so far */
+	} worker[CHECK_WORKERS];
 };
 
 /* ---- checking one job (both modes) ---- */
@@ -234,7 +248,6 @@ check_asset(struct assetdir *ad, jv job, enum verdict *v, const char *layer,
 static jv
 check_media(struct assetdir *ad, jv job, enum verdict *v, jv media)
 {
-	job = jv_object_set(job, jv_string("assets"), jv_object());
 	jv_array_foreach(media, i, m) {
 		jv layer = jv_object_get(jv_copy(m), jv_string("layer"));
 		jv url = jv_object_get(jv_copy(m), jv_string("value"));
@@ -284,26 +297,37 @@ check_uploads(jv job, enum verdict *v)
 	return job;
 }
 
-/* check_job: everything about job that does not depend on the spool's
- * other jobs. Consumes job; returns it with parametrizationResults and
- * assets recorded, and error set when *v is V_INVALID. */
+/* check_static: what needs no network: routing key, templates and
+ * parameters, upload tasks. The media to fetch go to *media. */
 static jv
-check_job(struct assetdir *ad, jv job, enum verdict *v)
+check_static(jv job, enum verdict *v, jv *media)
 {
 	const char *routing = job_str(job, "routingkey");
-	jv media = jv_array();
 
 	*v = V_OK;
 	job = jv_object_delete(job, jv_string("error"));
+	job = jv_object_set(job, jv_string("assets"), jv_object());
 	if (jv_object_has(jv_copy(job), jv_string("routingkey")) &&
 	    (routing == NULL || !conf_list_has(&conf.routing_keys, routing)))
 		job = invalid(job, v, "RENDER_INVALID", "routing key %s is not "
 		    "one of this server's", routing != NULL ? routing : "(not a "
 		    "string)");
 	if (*v == V_OK)
-		job = check_templates(job, v, &media);
+		job = check_templates(job, v, media);
 	if (*v == V_OK)
 		job = check_uploads(job, v);
+	return job;
+}
+
+/* check_job: everything about job that does not depend on the spool's
+ * other jobs. Consumes job; returns it with parametrizationResults and
+ * assets recorded, and error set when *v is V_INVALID. */
+static jv
+check_job(struct assetdir *ad, jv job, enum verdict *v)
+{
+	jv media = jv_array();
+
+	job = check_static(job, v, &media);
 	if (*v == V_OK)
 		job = check_media(ad, job, v, jv_copy(media));
 	jv_free(media);
@@ -552,24 +576,10 @@ finish_valid(struct daemon *d, const char *id, jv job)
 	return 0;
 }
 
-/* validate_pending: 0 when pending/id is dealt with, 1 to try it again at
- * the next rescan (trouble of ours, not the job's). */
+/* finish: move a checked job out of pending/. 0 done, 1 try again later. */
 static int
-validate_pending(struct daemon *d, const char *id)
+finish(struct daemon *d, const char *id, jv job, enum verdict v)
 {
-	jv job = spool_get(&d->sp, SD_PENDING, id);
-	enum verdict v;
-
-	if (!jv_is_valid(job)) {
-		int gone = errno == ENOENT;
-		jv msg = jv_invalid_get_msg(job);
-		if (!gone)
-			log_warnx("pending/%s (left there)", jv_string_value(msg));
-		jv_free(msg);
-		return 0;
-	}
-	job = jv_object_set(job, jv_string("id"), jv_string(id));
-	job = check_job(&d->ad, job, &v);
 	switch (v) {
 	case V_RETRY:
 		jv_free(job);
@@ -582,6 +592,180 @@ validate_pending(struct daemon *d, const char *id)
 	return finish_valid(d, id, job);
 }
 
+/* again: have pending/id offered again at the next rescan. */
+static void
+again(struct daemon *d, const char *id)
+{
+	char name[ID_LEN + 6];
+
+	snprintf(name, sizeof name, "%s.json", id);
+	watch_forget(d->watch, SD_PENDING, name);
+}
+
+/* worker_main: in the child, fetch and probe the media, answer on fd. */
+_Noreturn static void
+worker_main(struct daemon *d, int fd, jv job, jv media)
+{
+	int n = jv_array_length(jv_copy(media));
+	enum verdict v;
+	sigset_t mask;
+	jv answer;
+
+	sigemptyset(&mask);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	signal(SIGTERM, SIG_DFL);
+	/* Every stage is bounded; this bounds their sum. */
+	alarm((unsigned)(n * (conf.fetch_timeout_ms + PROBE_TIMEOUT_MS) / 1000 +
+	    5));
+	close(d->signal_fd);
+	close(d->gone_fd);
+	close(watch_fd(d->watch));
+	job = check_media(&d->ad, job, &v, media);
+	answer = jv_dump_string(JV_OBJECT(jv_string("verdict"),
+	    jv_number(v), jv_string("job"), job), 0);
+	const char *p = jv_string_value(answer);
+	size_t left = (size_t)jv_string_length_bytes(jv_copy(answer));
+	while (left > 0) {
+		ssize_t w = write(fd, p, left);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			_exit(EX_IOERR);
+		p += w;
+		left -= (size_t)w;
+	}
+	_exit(EX_OK);
+}
+
+/* start_check: check pending/id; what needs the network goes to a worker. */
+static void
+start_check(struct daemon *d, const char *id)
+{
+	jv job = spool_get(&d->sp, SD_PENDING, id), media = jv_array();
+	enum verdict v;
+	int pipefd[2];
+	pid_t pid;
+
+	if (!jv_is_valid(job)) {
+		int gone = errno == ENOENT;
+		jv msg = jv_invalid_get_msg(job);
+		if (!gone)
+			log_warnx("pending/%s (left there)", jv_string_value(msg));
+		jv_free(msg);
+		return;
+	}
+	job = jv_object_set(job, jv_string("id"), jv_string(id));
+	job = check_static(job, &v, &media);
+	if (v != V_OK || jv_array_length(jv_copy(media)) == 0) {
+		jv_free(media);
+		if (finish(d, id, job, v) == 1)
+			again(d, id);
+		return;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+		log_warn("%s: cannot start a worker", id);
+		jv_free(job);
+		jv_free(media);
+		again(d, id);
+		return;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		worker_main(d, pipefd[1], job, media);
+	}
+	close(pipefd[1]);
+	jv_free(job);
+	jv_free(media);
+	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+	struct worker *w = &d->worker[d->nworkers++];
+	w->pid = pid;
+	w->fd = pipefd[0];
+	snprintf(w->id, sizeof w->id, "%s", id);
+	w->answer = jv_string("");
+	d->busy = jv_object_set(d->busy, jv_string(id), jv_true());
+}
+
+/* worker_done: the worker closed its pipe; finish its job. */
+static void
+worker_done(struct daemon *d, struct worker *w)
+{
+	int status = 0;
+	jv answer, job, verdict;
+
+	while (waitpid(w->pid, &status, 0) == -1 && errno == EINTR)
+		;
+	close(w->fd);
+	answer = jv_parse(jv_string_value(w->answer));
+	jv_free(w->answer);
+	d->busy = jv_object_delete(d->busy, jv_string(w->id));
+	verdict = jv_object_get(jv_copy(answer), jv_string("verdict"));
+	job = jv_object_get(answer, jv_string("job"));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    jv_get_kind(verdict) == JV_KIND_NUMBER &&
+	    jv_get_kind(job) == JV_KIND_OBJECT) {
+		if (finish(d, w->id, job, (enum verdict)jv_number_value(verdict)) == 1)
+			again(d, w->id);
+	} else {
+		jv_free(job);
+		/* The worker died: on this job's assets (it stays pending and
+		 * would kill the next worker too), so the job is invalid. */
+		job = spool_get(&d->sp, SD_PENDING, w->id);
+		if (!jv_is_valid(job))
+			jv_free(job);
+		else {
+			char why[64];
+			enum verdict v;
+			if (WIFSIGNALED(status))
+				snprintf(why, sizeof why, "%s",
+				    WTERMSIG(status) == SIGALRM ? "took too long" :
+				    strsignal(WTERMSIG(status)));
+			else
+				snprintf(why, sizeof why, "exit %d",
+				    WEXITSTATUS(status));
+			log_warnx("%s: asset worker %ld: %s", w->id, (long)w->pid,
+			    why);
+			job = invalid(job, &v, "WORKER_IMPORT_ASSET_FAILED",
+			    "checking the media assets failed (%s)", why);
+			if (finish(d, w->id, job, v) == 1)
+				again(d, w->id);
+		}
+	}
+	jv_free(verdict);
+	*w = d->worker[--d->nworkers];
+}
+
+/* worker_read: take what a worker wrote; true when it is done. */
+static bool
+worker_read(struct worker *w)
+{
+	char buf[16384];
+	ssize_t n;
+
+	while ((n = read(w->fd, buf, sizeof buf)) > 0)
+		w->answer = jv_string_append_buf(w->answer, buf, (int)n);
+	return n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR);
+}
+
+/* start_work: check waiting jobs, oldest first, while workers are free. */
+static void
+start_work(struct daemon *d)
+{
+	if (d->nworkers == CHECK_WORKERS ||
+	    jv_object_length(jv_copy(d->todo)) == 0)
+		return;
+	jv ids = jv_keys(jv_copy(d->todo));   /* sorted: by time */
+	jv_array_foreach(ids, i, id) {
+		if (d->nworkers < CHECK_WORKERS) {
+			d->todo = jv_object_delete(d->todo, jv_copy(id));
+			start_check(d, jv_string_value(id));
+		}
+		jv_free(id);
+		(void)i;
+	}
+	jv_free(ids);
+}
+
+/* on_arrival: a name in pending/ (to check) or throttled/. */
 static int
 on_arrival(void *arg, int index, int dirfd, const char *name)
 {
@@ -593,9 +777,10 @@ on_arrival(void *arg, int index, int dirfd, const char *name)
 		d->release_due = true;
 		return 0;
 	}
-	if (spool_name_id(name, id) == -1)
-		return 0;
-	return validate_pending(d, id);
+	if (spool_name_id(name, id) == 0 &&
+	    !jv_object_has(jv_copy(d->busy), jv_string(id)))
+		d->todo = jv_object_set(d->todo, jv_string(id), jv_true());
+	return 0;
 }
 
 static int
@@ -616,6 +801,9 @@ daemon_open(struct daemon *d)
 	sigset_t mask;
 
 	d->org_of = jv_object();
+	d->todo = jv_object();
+	d->busy = jv_object();
+	d->nworkers = 0;
 	if (spool_open(&d->sp, conf.spool) == -1)
 		fatalx(EX_CANTCREAT, "cannot open the spool %s", conf.spool);
 	if (assetdir_spool(&d->ad, &d->sp) == -1)
@@ -637,13 +825,11 @@ daemon_open(struct daemon *d)
 	if ((d->watch = watch_new(on_arrival, d)) == NULL)
 		fatal(EX_OSERR, "inotify");
 	d->release_due = true;
-	for (enum sdir dir = SD_PENDING; dir <= SD_THROTTLED; dir++) {
-		if (dir == SD_INVALID)
-			continue;
-		if (spool_path(&d->sp, dir, ".", path, sizeof path) == -1 ||
-		    watch_add(d->watch, dir, d->sp.fd[dir], path) == -1)
-			fatal(EX_OSERR, "watch %s", path);
-	}
+	if (spool_path(&d->sp, SD_THROTTLED, ".", path, sizeof path) == -1 ||
+	    watch_add(d->watch, SD_THROTTLED, d->sp.fd[SD_THROTTLED], path) == -1 ||
+	    spool_path(&d->sp, SD_PENDING, ".", path, sizeof path) == -1 ||
+	    watch_add(d->watch, SD_PENDING, d->sp.fd[SD_PENDING], path) == -1)
+		fatal(EX_OSERR, "watch %s", path);
 }
 
 /* drain: read every pending event of an inotify fd; did any come? */
@@ -662,23 +848,31 @@ static void
 daemon_run(struct daemon *d)
 {
 	int64_t next_rescan = mono_ms() + RESCAN_MS;
+	struct pollfd fds[3 + CHECK_WORKERS];
 
 	for (;;) {
-		struct pollfd fds[3] = {
-			{ .fd = watch_fd(d->watch), .events = POLLIN },
-			{ .fd = d->gone_fd, .events = POLLIN },
-			{ .fd = d->signal_fd, .events = POLLIN },
-		};
+		start_work(d);
 		if (d->release_due) {
 			d->release_due = false;
 			release(d);
 		}
+		fds[0] = (struct pollfd){ .fd = watch_fd(d->watch), .events = POLLIN };
+		fds[1] = (struct pollfd){ .fd = d->gone_fd, .events = POLLIN };
+		fds[2] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };
+		for (int i = 0; i < d->nworkers; i++)
+			fds[3 + i] = (struct pollfd){ .fd = d->worker[i].fd,
+			    .events = POLLIN };
+		int nfds = 3 + d->nworkers;
 		int64_t wait_ms = next_rescan - mono_ms();
-		if (poll(fds, 3, wait_ms > 0 ? (int)wait_ms : 0) == -1 &&
+		if (poll(fds, (nfds_t)nfds, wait_ms > 0 ? (int)wait_ms : 0) == -1 &&
 		    errno != EINTR)
 			fatal(EX_OSERR, "poll");
 		if (fds[2].revents & POLLIN)
 			return;
+		/* Workers first, from the last: worker_done reorders them. */
+		for (int i = nfds - 1; i >= 3; i--)
+			if (fds[i].revents && worker_read(&d->worker[i - 3]))
+				worker_done(d, &d->worker[i - 3]);
 		if ((fds[0].revents & POLLIN) && watch_dispatch(d->watch) == -1)
 			log_warn("watch");
 		if ((fds[1].revents & POLLIN) && drain(d->gone_fd))
@@ -692,14 +886,25 @@ daemon_run(struct daemon *d)
 	}
 }
 
+/* daemon_close: stop; jobs being checked stay in pending/ for next time. */
 static void
 daemon_close(struct daemon *d)
 {
+	for (int i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->worker[i];
+		kill(w->pid, SIGTERM);
+		while (waitpid(w->pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		close(w->fd);
+		jv_free(w->answer);
+	}
 	watch_free(d->watch);
 	close(d->gone_fd);
 	close(d->signal_fd);
 	spool_close(&d->sp);
 	jv_free(d->org_of);
+	jv_free(d->todo);
+	jv_free(d->busy);
 }
 
 /* ---- --check: one job from stdin, in a private asset directory ---- */

@@ -45,10 +45,12 @@ setup_file() {
 	head -c 300000 /dev/urandom > "$m/big.png"
 	start_asset_server "$m"
 	cat > "$VR_DIR/redirect.py" <<-'EOF'
-	import http.server, sys, urllib.parse
+	import http.server, sys, time, urllib.parse
 	class Redirect(http.server.BaseHTTPRequestHandler):
 	    def do_GET(self):
-	        to = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)["to"][0]
+	        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+	        time.sleep(float(query.get("sleep", ["0"])[0]))
+	        to = query["to"][0]
 	        self.send_response(302)
 	        self.send_header("Location", to)
 	        self.send_header("Content-Length", "0")
@@ -209,6 +211,21 @@ names() { # DIR... → the job files in them, sorted (oldest first)
 	[[ $output == *"address 169.254.169.254 refused: cloud metadata"* ]]
 	run error_of "$(to file:///etc/passwd)"
 	[[ $output == "invalid WORKER_DOWNLOAD_ASSET_FAILED: "*"file"* ]]
+}
+
+@test "a slow asset server holds up only its own job, and fetch_timeout cuts it off" {
+	slow=$(put_job "$(image "$REDIRECT_URL/r?sleep=4&to=$(jq -rn --arg u "$ASSET_URL/pic.png?slow" '$u | @uri')")")
+	validate '{"templateId": "words"}'
+	[ "$STATE" = queued ]
+	validate "$(image "$ASSET_URL/clip.mp4?fast")"
+	[ "$STATE" = invalid ]   # a video where an image belongs, found quickly
+	job_in "$slow" pending
+	wait_until 15 settled "$slow"
+	job_in "$slow" queued
+	restart_validate fetch_timeout 1s
+	run error_of "$(image "$REDIRECT_URL/r?sleep=3&to=x")"
+	[[ $output == "invalid WORKER_DOWNLOAD_ASSET_FAILED: layer picture: cannot fetch $REDIRECT_URL/r?sleep=3&to=x: Operation timed out"* ]]
+	restart_validate fetch_timeout 60s
 }
 
 @test "an asset over asset_max_size is invalid and leaves nothing behind" {
