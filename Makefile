@@ -65,7 +65,8 @@ t/bench/spoolbench: t/bench/spoolbench.o $(CORE_OBJ)
 
 # --- vr-render: render queued jobs (libav*, fontconfig and FreeType for text)
 RENDER_OBJ = lib/render/graph.o lib/render/source.o lib/render/encode.o \
-	lib/render/run.o lib/render/text.o lib/render/job.o lib/render/daemon.o
+	lib/render/run.o lib/render/text.o lib/render/job.o lib/render/daemon.o \
+	lib/render/parallel.o
 LIBS_FONT = $(call pkglibs,fontconfig freetype2)
 lib/render/text.o: override CFLAGS += $(shell pkg-config --cflags fontconfig freetype2)
 $(RENDER_OBJ) bin/vr-render.o: lib/render/render.h lib/render/internal.h

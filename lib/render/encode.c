@@ -65,7 +65,13 @@ open_video(struct output *o, const struct build *b, char *err,
 		av_opt_set(c->priv_data, "preset", o->spec->x264_preset ?
 		    o->spec->x264_preset : "veryfast", 0);
 		av_opt_set(c->priv_data, "crf", "23", 0);
+		/* a segment joins others by copy: decode order = display order */
+		if (o->spec->frame_to > 0)
+			c->max_b_frames = 0;
 	}
+	/* streamed while it renders: a fragment (and HLS segment) a second */
+	if (o->spec->fragmented)
+		c->gop_size = b->fps;
 	if (o->oc->oformat->flags & AVFMT_GLOBALHEADER)
 		c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
 	if ((ret = avcodec_open2(c, c->codec, NULL)) < 0)
@@ -125,13 +131,16 @@ output_open(struct output *o, const struct build *b, char *err,
 		return efail(err, err_size, "cannot make the output", ret);
 	if (open_video(o, b, err, err_size) == -1)
 		return -1;
-	if (b->aout && open_audio(o, b, err, err_size) == -1)
+	if (b->aout && !spec->no_audio && open_audio(o, b, err, err_size) == -1)
 		return -1;
 	if ((ret = avio_open(&o->oc->pb, spec->out_path, AVIO_FLAG_WRITE)) < 0)
 		return efail(err, err_size, "cannot write the output", ret);
 	if (strcmp(b->format, "mp4") == 0)
 		av_dict_set(&opts, "movflags", spec->fragmented ?
 		    "frag_keyframe+empty_moov+default_base_moof" : "+faststart", 0);
+	/* a reader follows the growing file: each fragment reaches it whole */
+	if (spec->fragmented)
+		o->oc->flags |= AVFMT_FLAG_FLUSH_PACKETS;
 	ret = avformat_write_header(o->oc, &opts);
 	av_dict_free(&opts);
 	if (ret < 0)
@@ -251,12 +260,17 @@ output_video(struct output *o, AVFrame *f, char *err, size_t err_size)
 	int ret;
 
 	if (f) {
+		int64_t index = o->frames++;
+		/* a segment encodes its frames only (and their thumbnails) */
+		if (o->spec->frame_to > 0 && (index < o->spec->frame_from ||
+		    index >= o->spec->frame_to))
+			return 0;
 		for (int i = 0; i < o->nthumb; i++)
-			if (o->thumb_frame[i] == o->frames &&
+			if (o->thumb_frame[i] == index &&
 			    thumbnail(o, f, i, err, err_size) == -1)
 				return -1;
 		f->pict_type = AV_PICTURE_TYPE_NONE;
-		f->pts = o->frames++;
+		f->pts = index;
 	}
 	if ((ret = avcodec_send_frame(o->venc, f)) < 0)
 		return efail(err, err_size, "video encoding failed", ret);

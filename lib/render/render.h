@@ -49,6 +49,12 @@ struct render_spec {
 	render_progress_fn progress;
 	void *progress_arg;
 	volatile sig_atomic_t *stop;  /* enum render_stop, set by signals */
+	/* a segment (parallel.c): encode only the video frames [frame_from,
+	 * frame_to) (frame_to 0: the whole render), with an encoder of its
+	 * own and no B-frames, so that segments join without re-encoding;
+	 * no_audio leaves the audio out. */
+	int64_t frame_from, frame_to;
+	bool no_audio;
 };
 
 /* render_init: route libav's messages through log.h (errors only). */
@@ -58,6 +64,12 @@ void render_init(void);
  * "CANCELLED" when stopped by *stop). */
 int render_run(const struct render_spec *spec, char *err, size_t err_size,
     const char **code);
+
+/* render_parallel: render_run split into n time segments rendered at once
+ * by n child processes and joined without re-encoding (MP4 only; other
+ * formats, and n <= 1, render whole). Same result as render_run. */
+int render_parallel(const struct render_spec *spec, int n, char *err,
+    size_t err_size, const char **code);
 
 /* render_job: render job id, which the caller has claimed into in-progress/
  * and whose lease (lease_fd) it holds; moves it on (done/, uploading/,

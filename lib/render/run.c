@@ -164,6 +164,10 @@ render_run(const struct render_spec *spec, char *err, size_t err_size,
 			reported = o.frames;
 			spec->progress(spec->progress_arg, o.frames, b.nframes + 1);
 		}
+		/* a segment without audio is done at its last frame */
+		if (spec->frame_to > 0 && o.frames >= spec->frame_to &&
+		    spec->no_audio)
+			vdone = adone = true;
 		if (vdone && adone)
 			break;
 		if (feed(&b, err, err_size, &stalled) == -1) {
@@ -181,7 +185,8 @@ render_run(const struct render_spec *spec, char *err, size_t err_size,
 			idle = 0;
 		}
 	}
-	if (o.frames != b.nframes) {
+	if (spec->frame_to > 0 && spec->no_audio ? o.frames < spec->frame_to :
+	    o.frames != b.nframes) {
 		snprintf(err, err_size, "rendered %lld frames of %lld",
 		    (long long)o.frames, (long long)b.nframes);
 		*code = "WORKER_FATAL_ERROR";
