@@ -24,7 +24,8 @@
 static const char usage[] =
     "usage: vr-render [-f vr.conf] [-j N] [-k KEY]...\n"
     "       vr-render [-f vr.conf] --once FILE\n"
-    "       vr-render --template FILE [--params FILE] [--draft] -o OUT\n";
+    "       vr-render --template FILE [--params FILE] [--draft] -o OUT\n"
+    "       vr-render --template FILE [--params FILE] --resolve\n";
 
 static volatile sig_atomic_t stop;
 
@@ -66,19 +67,20 @@ preview_locate(void *arg, jv layer, char *path, size_t size, char *err,
 	return 0;
 }
 
-/* preview: render template file tpath with the parameters in ppath. */
+/* preview: render template file tpath with the parameters in ppath, or
+ * (out NULL) print how they resolve, as the service would resolve them. */
 static int
 preview(const char *tpath, const char *ppath, bool draft, const char *out)
 {
 	char full[PATH_MAX], dir[PATH_MAX], proj[PATH_MAX], err[1024], *dot;
-	const char *ext = strrchr(out, '.'), *code;
+	const char *ext = out ? strrchr(out, '.') : NULL, *code;
 	struct render_spec spec = { 0 };
 	struct tmpl *t;
 	jv params = jv_object(), res, msg;
 	int rc;
 
-	if (ext == NULL || (strcmp(ext, ".mp4") && strcmp(ext, ".webm") &&
-	    strcmp(ext, ".gif")))
+	if (out && (ext == NULL || (strcmp(ext, ".mp4") && strcmp(ext, ".webm") &&
+	    strcmp(ext, ".gif"))))
 		fatalx(EX_USAGE, "%s: the output must end in .mp4, .webm or .gif",
 		    out);
 	if (realpath(tpath, full) == NULL)
@@ -101,6 +103,15 @@ preview(const char *tpath, const char *ppath, bool draft, const char *out)
 			    JV_KIND_STRING ? jv_string_value(msg) : "not JSON");
 		}
 		params = jv_array_get(params, 0);
+	}
+	if (out == NULL) {
+		res = tmpl_resolve(t, params);
+		rc = jv_get_kind(jv_object_get(jv_copy(res), jv_string("ok"))) ==
+		    JV_KIND_TRUE ? 0 : EX_DATAERR;
+		jv_dumpf(res, stdout, JV_PRINT_PRETTY | JV_PRINT_SPACE1);
+		putchar('\n');
+		tmpl_free(t);
+		return rc;
 	}
 	res = tmpl_resolve_flags(t, params, TMPL_LOCAL_MEDIA);
 	if (jv_get_kind(jv_object_get(jv_copy(res), jv_string("ok"))) !=
@@ -155,13 +166,14 @@ main(int argc, char **argv)
 		{ "template", required_argument, NULL, 'T' },
 		{ "params", required_argument, NULL, 'P' },
 		{ "draft", no_argument, NULL, 'D' },
+		{ "resolve", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf_path = NULL, *once_file = NULL, *tpath = NULL,
 	    *ppath = NULL, *out = NULL;
 	struct conf_list keys = { 0 };
 	struct spool sp;
-	bool draft = false;
+	bool draft = false, resolve = false;
 	int ch, workers = 0, rc;
 
 	log_init(argv[0]);
@@ -185,11 +197,13 @@ main(int argc, char **argv)
 		case 'T': tpath = optarg; break;
 		case 'P': ppath = optarg; break;
 		case 'D': draft = true; break;
+		case 'R': resolve = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return EX_USAGE;
 		}
-	if (optind != argc || (tpath && !out) || (!tpath && (out || ppath ||
-	    draft)) || (tpath && once_file)) {
+	if (optind != argc || (tpath && !out == !resolve) || (!tpath && (out ||
+	    ppath || draft || resolve)) || (tpath && once_file) ||
+	    (resolve && draft)) {
 		fputs(usage, stderr);
 		return EX_USAGE;
 	}
