@@ -563,7 +563,12 @@ finish_valid(struct daemon *d, const char *id, jv job)
 	int to;
 
 	snprintf(org, sizeof org, "%s", org_s != NULL ? org_s : "");
-	if ((to = place(d, org)) == -1) {
+	/* an FX token's check job is done once found valid: the token's
+	 * renders are jobs of their own (lib/api/fx.h) */
+	if (jv_get_kind(jv_object_get(jv_copy(job), jv_string("validateOnly")))
+	    == JV_KIND_TRUE)
+		to = SD_DONE;
+	else if ((to = place(d, org)) == -1) {
 		jv_free(job);
 		return 1;
 	}

@@ -124,6 +124,11 @@ job_progress(void *arg, int64_t done, int64_t total)
 	jr->last_write_ms = now;
 	jr->last_pct = pct;
 	jr->job = jv_object_set(jr->job, jv_string("progress"), jv_number(pct));
+	/* FX's GET /v2/progress counts frames (total counts the encode's end) */
+	jr->job = jv_object_set(jr->job, jv_string("framesDone"),
+	    jv_number((double)(done < total ? done : total - 1)));
+	jr->job = jv_object_set(jr->job, jv_string("framesTotal"),
+	    jv_number((double)(total - 1)));
 	snprintf(name, sizeof name, "%s.json", jr->id);
 	if (spool_put(jr->sp, SD_IN_PROGRESS, name, jv_copy(jr->job)) == -1)
 		log_warn("%s: cannot record progress", jr->id);
@@ -386,7 +391,9 @@ run(struct jobrun *jr, volatile sig_atomic_t *stop)
 	spec.progress = job_progress;
 	spec.progress_arg = jr;
 	spec.stop = stop;
-	rc = render_run(&spec, err, sizeof err, &code);
+	/* FX's parallel: N time segments at once (render_run when N is 1) */
+	rc = render_parallel(&spec, (int)job_int(jr->job, "parallel", 1), err,
+	    sizeof err, &code);
 	jv_free(spec.layers);
 	jv_free(resolved);
 	if (rc == 0 && rename(part, final) == -1) {
