@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/tree.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -47,13 +48,41 @@ static const char usage[] =
 struct flight;
 
 /* A notification file in outbox/ that this process knows of. The file is
- * the truth: it is read again before every attempt. */
+ * the truth: it is read again before every attempt. Notes are kept by name
+ * and, while not in flight, by when they are due (red-black trees, so that
+ * a backlog of many thousands costs log n per step). */
 struct note {
+	RB_ENTRY(note) by_name;
+	RB_ENTRY(note) by_due;
 	char name[NAME_MAX + 1];
 	int64_t due_ms;         /* realtime: when to look at it next */
+	bool queued;            /* in the by_due tree (not in flight) */
 	int waits;              /* looks that found its render not yet final */
 	struct flight *flight;  /* while being delivered */
 };
+
+static int
+name_cmp(struct note *a, struct note *b)
+{
+	return strcmp(a->name, b->name);
+}
+
+static int
+due_cmp(struct note *a, struct note *b)
+{
+	if (a->due_ms != b->due_ms)
+		return a->due_ms < b->due_ms ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+/* Not RB_GENERATE_STATIC: libbsd's tree.h then marks the functions
+ * __unused, which its cdefs.h leaves undefined. */
+RB_HEAD(names, note);
+RB_HEAD(dues, note);
+RB_PROTOTYPE(names, note, by_name, name_cmp)
+RB_PROTOTYPE(dues, note, by_due, due_cmp)
+RB_GENERATE(names, note, by_name, name_cmp)
+RB_GENERATE(dues, note, by_due, due_cmp)
 
 /* One delivery attempt in progress. */
 struct flight {
@@ -72,8 +101,8 @@ struct daemon {
 	struct spool *sp;
 	CURLM *multi;
 	struct watch *watch;
-	struct note **notes;
-	size_t n_notes, cap_notes;
+	struct names names;
+	struct dues dues;
 	int in_flight;
 };
 
@@ -117,43 +146,49 @@ is_note_name(const char *name)
 static struct note *
 note_find(struct daemon *d, const char *name)
 {
-	size_t i;
+	struct note key;
 
-	for (i = 0; i < d->n_notes; i++)
-		if (strcmp(d->notes[i]->name, name) == 0)
-			return d->notes[i];
-	return NULL;
+	snprintf(key.name, sizeof key.name, "%s", name);
+	return RB_FIND(names, &d->names, &key);
 }
 
-static int
+/* note_schedule: look at n again at due_ms. */
+static void
+note_schedule(struct daemon *d, struct note *n, int64_t due_ms)
+{
+	if (n->queued)
+		RB_REMOVE(dues, &d->dues, n);
+	n->due_ms = due_ms;
+	RB_INSERT(dues, &d->dues, n);
+	n->queued = true;
+}
+
+/* note_unqueue: n is being delivered: out of the by_due tree. */
+static void
+note_unqueue(struct daemon *d, struct note *n)
+{
+	if (n->queued)
+		RB_REMOVE(dues, &d->dues, n);
+	n->queued = false;
+}
+
+static void
 note_add(struct daemon *d, const char *name)
 {
-	struct note *n, **grown;
+	struct note *n;
 
-	if (d->n_notes == d->cap_notes) {
-		d->cap_notes = d->cap_notes ? 2 * d->cap_notes : 256;
-		grown = reallocarray(d->notes, d->cap_notes, sizeof *grown);
-		if (grown == NULL)
-			fatal(EX_OSERR, "notification table");
-		d->notes = grown;
-	}
 	if ((n = calloc(1, sizeof *n)) == NULL)
 		fatal(EX_OSERR, "notification table");
 	snprintf(n->name, sizeof n->name, "%s", name);
-	d->notes[d->n_notes++] = n;
-	return 0;
+	RB_INSERT(names, &d->names, n);
+	note_schedule(d, n, 0);
 }
 
 static void
 note_remove(struct daemon *d, struct note *n)
 {
-	size_t i;
-
-	for (i = 0; i < d->n_notes; i++)
-		if (d->notes[i] == n) {
-			d->notes[i] = d->notes[--d->n_notes];
-			break;
-		}
+	note_unqueue(d, n);
+	RB_REMOVE(names, &d->names, n);
 	watch_forget(d->watch, 0, n->name);
 	free(n);
 }
@@ -193,14 +228,14 @@ settle(struct daemon *d, struct note *n, jv file)
 	if (spool_put(sp, final ? SD_SENT : SD_OUTBOX, n->name, file) == -1) {
 		log_warn("%s/%s: cannot record the attempt", final ? "sent" :
 		    "outbox", n->name);
-		n->due_ms = now_ms() + IO_RETRY_MS;
+		note_schedule(d, n, now_ms() + IO_RETRY_MS);
 		return;
 	}
 	if (!final)
 		return;
 	if (unlinkat(sp->fd[SD_OUTBOX], n->name, 0) == -1 && errno != ENOENT) {
 		log_warn("outbox/%s: delivered, but cannot remove it", n->name);
-		n->due_ms = now_ms() + IO_RETRY_MS;
+		note_schedule(d, n, now_ms() + IO_RETRY_MS);
 		return;
 	}
 	note_remove(d, n);
@@ -404,7 +439,7 @@ record(struct daemon *d, struct flight *f, long http_status, const char *error,
 		iso8601(next, next_at);
 		file = jv_object_set(file, jv_string("nextAttemptAt"),
 		    jv_string(next_at));
-		n->due_ms = next;
+		note_schedule(d, n, next);
 	} else
 		file = jv_object_set(file, jv_string("nextAttemptAt"),
 		    jv_null());
@@ -455,6 +490,7 @@ launch(struct daemon *d, struct note *n, jv file)
 	d->in_flight++;
 	f->note = n;
 	n->flight = f;
+	note_unqueue(d, n);
 	f->file = file;
 	f->at_ms = now_ms();
 	f->start_mono_ms = mono_ms();
@@ -559,7 +595,7 @@ attempt(struct daemon *d, struct note *n)
 		}
 		log_warnx("outbox/%s: %s", n->name, jv_string_value(msg));
 		jv_free(msg);
-		n->due_ms = now + RESCAN_MS;
+		note_schedule(d, n, now + RESCAN_MS);
 		return;
 	}
 	status = str_of(file, "status");
@@ -581,7 +617,7 @@ attempt(struct daemon *d, struct note *n)
 	}
 	if ((at = str_of(file, "nextAttemptAt")) != NULL &&
 	    iso8601_parse(at, &next_ms) == 0 && next_ms > now) {
-		n->due_ms = next_ms;           /* read back after a restart */
+		note_schedule(d, n, next_ms);  /* read back after a restart */
 		jv_free(file);
 		return;
 	}
@@ -597,10 +633,9 @@ attempt(struct daemon *d, struct note *n)
 				    "the render never became final");
 				return;
 			}
-			n->due_ms = now + (n->waits < 6 ? NOT_FINAL_WAIT_MIN_MS <<
-			    n->waits : NOT_FINAL_WAIT_MAX_MS);
-			if (n->due_ms > now + NOT_FINAL_WAIT_MAX_MS)
-				n->due_ms = now + NOT_FINAL_WAIT_MAX_MS;
+			note_schedule(d, n, now + (n->waits < 6 ?
+			    NOT_FINAL_WAIT_MIN_MS << n->waits :
+			    NOT_FINAL_WAIT_MAX_MS));
 			n->waits++;
 			jv_free(file);
 			return;
@@ -625,29 +660,27 @@ attempt(struct daemon *d, struct note *n)
 }
 
 /* launch_due: attempt every due notification while there is room. Returns
- * ms until the next one is due (capped). */
+ * ms until the next one is due (at most a second). */
 static int
 launch_due(struct daemon *d)
 {
-	int64_t now = now_ms(), wait = 1000;
-	size_t i, before;
+	int64_t now = now_ms();
 	struct note *n;
 
-	for (i = 0; i < d->n_notes && !stopping;) {
-		n = d->notes[i];
-		before = d->n_notes;
-		if (n->flight == NULL && n->due_ms <= now) {
-			if (d->in_flight >= conf.webhook_concurrency)
-				return 1000;   /* a finished transfer wakes us */
-			attempt(d, n);
+	while (!stopping && (n = RB_MIN(dues, &d->dues)) != NULL &&
+	    n->due_ms <= now) {
+		if (d->in_flight >= conf.webhook_concurrency)
+			return 1000;   /* a finished transfer wakes us */
+		attempt(d, n);
+		if (RB_MIN(dues, &d->dues) == n && n->due_ms <= now) {
+			log_warnx("%s: not rescheduled (a bug): in 1 s", n->name);
+			note_schedule(d, n, now + 1000);
 		}
-		if (d->n_notes < before)
-			continue;              /* n was removed: i holds another */
-		if (d->notes[i]->flight == NULL && d->notes[i]->due_ms - now < wait)
-			wait = d->notes[i]->due_ms - now;
-		i++;
 	}
-	return wait < 0 ? 0 : (int)wait;
+	n = RB_MIN(dues, &d->dues);
+	if (n == NULL || n->due_ms - now > 1000)
+		return 1000;
+	return n->due_ms > now ? (int)(n->due_ms - now) : 0;
 }
 
 static void
@@ -671,6 +704,7 @@ static int
 serve(struct spool *sp)
 {
 	struct daemon d = { .sp = sp };
+	struct note *n;
 	struct curl_waitfd wfd;
 	struct sigaction sa = { .sa_handler = on_signal };
 	int64_t last_scan = mono_ms();
@@ -708,12 +742,11 @@ serve(struct spool *sp)
 	}
 	log_info("stopping; %d deliveries in flight will be made again", 
 	    d.in_flight);
-	while (d.n_notes > 0) {
-		if (d.notes[0]->flight != NULL)
-			flight_free(&d, d.notes[0]->flight);
-		note_remove(&d, d.notes[0]);
+	while ((n = RB_MIN(names, &d.names)) != NULL) {
+		if (n->flight != NULL)
+			flight_free(&d, n->flight);
+		note_remove(&d, n);
 	}
-	free(d.notes);
 	watch_free(d.watch);
 	curl_multi_cleanup(d.multi);
 	curl_global_cleanup();

@@ -113,6 +113,22 @@ all_exist() { ls "$@" > /dev/null 2>&1; }
 	arrived "/pt/$id" | jq -e '.body | fromjson | .passthrough == {crm: 7}'
 }
 
+@test "a notification with method GET and no payload (FX's onsuccess) is sent as a GET without a body" {
+	id=$(new_id)
+	put_job done "$id" '{"url": "http://unused.invalid/"}'
+	jq -n --arg id "$id" --arg url "$RECEIVER_URL/fx/$id?msg=ok" '{webhookId:
+		("msg_" + $id + "_onsuccess"), renderId: $id, org: "acme",
+		event: "onsuccess", method: "GET", url: $url, payload: null,
+		status: "PENDING", attempts: [], createdAt: "2026-01-01T00:00:00.000Z"}' \
+		> "$VR_SPOOL/tmp/$id.onsuccess.json"
+	mv "$VR_SPOOL/tmp/$id.onsuccess.json" "$VR_SPOOL/outbox/"
+	wait_until 10 test -f "$VR_SPOOL/sent/$id.onsuccess.json"
+	arrived "/fx/$id?msg=ok" | jq -e --arg id "$id" '.method == "GET" and
+		.body == "" and .headers["webhook-id"] == "msg_" + $id + "_onsuccess"
+		and (.headers | has("content-type") | not)'
+	jq -e '.status == "SUCCESS"' "$VR_SPOOL/sent/$id.onsuccess.json"
+}
+
 @test "a notification waits until its render sits in a final directory" {
 	early=$(new_id) late=$(new_id)
 	put_job in-progress "$early" "{\"url\": \"$RECEIVER_URL/wait/$early\"}"
