@@ -26,6 +26,7 @@
 #include "log.h"
 #include "render.h"
 #include "spool.h"
+#include "template.h"
 #include "watch.h"
 
 #define MAX_WORKERS 64
@@ -127,7 +128,9 @@ child_main(struct daemon *d, const char *id, int lease_fd, int progress_fd)
 			close(d->child[i].progress_fd);
 	set_limits();
 	render_job(d->sp, id, lease_fd, &child_stop, progress_fd);
-	_exit(0);
+	/* exit, not _exit: leak checkers look at the child too */
+	tmpl_cache_clear();
+	exit(0);
 }
 
 static int
