@@ -148,7 +148,7 @@ join(const struct render_spec *spec, int n, const int64_t *from, int fps,
 	AVDictionary *opts = NULL;
 	char path[4200];
 	int vs[SEGMENTS_MAX], as = -1, k, rc = -1, ret, vend, aend = 1;
-	int64_t first = AV_NOPTS_VALUE, shift = 0;
+	int64_t first = AV_NOPTS_VALUE, shift = 0, a_shift = 0;
 
 	if (vp == NULL || ap == NULL) {
 		snprintf(err, err_size, "out of memory");
@@ -202,6 +202,13 @@ join(const struct render_spec *spec, int n, const int64_t *from, int fps,
 		aend = next_packet(ain, as, ap);
 	if (aend < 0)
 		goto read_failed;
+	/* AAC's priming puts audio before 0; a fragmented MP4 has no edit
+	 * list to hide it, and its muxer would stretch the first video frame
+	 * to match: start the audio track at 0 with its priming, as a
+	 * fragmented single render does */
+	if (spec->fragmented && !aend && ap->dts < 0)
+		a_shift = -av_rescale_q(ap->dts, ain->streams[as]->time_base,
+		    ast->time_base);
 	while (!vend || !aend) {
 		/* the next video packet, moving on to the next segment */
 		while (!vend && vp->data == NULL) {
@@ -235,6 +242,10 @@ join(const struct render_spec *spec, int n, const int64_t *from, int fps,
 		} else {
 			av_packet_rescale_ts(ap, ain->streams[as]->time_base,
 			    ast->time_base);
+			if (ap->pts != AV_NOPTS_VALUE)
+				ap->pts += a_shift;
+			if (ap->dts != AV_NOPTS_VALUE)
+				ap->dts += a_shift;
 			ap->stream_index = ast->index;
 			ap->pos = -1;
 			ret = av_interleaved_write_frame(oc, ap);
