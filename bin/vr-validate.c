@@ -245,6 +245,7 @@ check_asset(struct assetdir *ad, jv job, enum verdict *v, const char *layer,
 	return jv_object_set(job, jv_string("assets"), assets);
 }
 
+/* check_media: fetch and probe each of media; *v is V_OK on entry. */
 static jv
 check_media(struct assetdir *ad, jv job, enum verdict *v, jv media)
 {
@@ -612,7 +613,7 @@ _Noreturn static void
 worker_main(struct daemon *d, int fd, jv job, jv media)
 {
 	int n = jv_array_length(jv_copy(media));
-	enum verdict v;
+	enum verdict v = V_OK;
 	sigset_t mask;
 	jv answer;
 
@@ -707,6 +708,8 @@ worker_done(struct daemon *d, struct worker *w)
 	job = jv_object_get(answer, jv_string("job"));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
 	    jv_get_kind(verdict) == JV_KIND_NUMBER &&
+	    jv_number_value(verdict) >= V_OK &&
+	    jv_number_value(verdict) <= V_RETRY &&
 	    jv_get_kind(job) == JV_KIND_OBJECT) {
 		if (finish(d, w->id, job, (enum verdict)jv_number_value(verdict)) == 1)
 			again(d, w->id);
