@@ -145,6 +145,31 @@ all_exist() { ls "$@" > /dev/null 2>&1; }
 	arrived "/wait/$early" | jq -e '.body | fromjson | .state == "DONE"'
 }
 
+@test "dropped twice before its move (a crash between), a render's webhook is sent once" {
+	id=$(new_id)
+	put_job in-progress "$id" "{\"url\": \"$RECEIVER_URL/twice/$id\"}"
+	vr-notify -f "$VR_CONF" --enqueue "$VR_SPOOL/in-progress/$id.json"
+	vr-notify -f "$VR_CONF" --enqueue "$VR_SPOOL/in-progress/$id.json"
+	[ "$(ls "$VR_SPOOL/outbox" | grep -c "^$id")" -eq 1 ]
+	mv "$VR_SPOOL/in-progress/$id.json" "$VR_SPOOL/done/$id.json"
+	wait_until 10 settled "$id"
+	[ "$(arrivals "/twice/$id")" -eq 1 ]
+}
+
+@test "a render cancelled after its notification was dropped is not called: IGNORED" {
+	id=$(new_id)
+	put_job in-progress "$id" "{\"url\": \"$RECEIVER_URL/cancel/$id\"}"
+	vr-notify -f "$VR_CONF" --enqueue "$VR_SPOOL/in-progress/$id.json"
+	jq '.state = "CANCELLED"' "$VR_SPOOL/in-progress/$id.json" > "$VR_SPOOL/tmp/$id"
+	mv "$VR_SPOOL/tmp/$id" "$VR_SPOOL/cancelled/$id.json"
+	rm "$VR_SPOOL/in-progress/$id.json"
+	wait_until 10 settled "$id"
+	sent "$id" | jq -e '.status == "IGNORED"'
+	[ "$(arrivals "/cancel/$id")" -eq 0 ]
+	run vr-notify -f "$VR_CONF" --status "$id"
+	jq -e '.status == "IGNORED"' <<< "$output"
+}
+
 @test "a receiver failing 3 times gets 4 attempts with growing gaps, then SUCCESS" {
 	id=$(new_id)
 	put_job done "$id" "{\"url\": \"$RECEIVER_URL/flaky/$id?fail=3\"}"
