@@ -25,6 +25,7 @@
 #define TMPL_MAX_SIZE (1024 * 1024)
 #define TMPL_MAX_DEPTH 8        /* nested COMPOSITION layers */
 #define TEXT_MAX_DEFAULT 1000   /* characters of one text value */
+#define TEXT_MAX_LINES 20       /* lines of one text value */
 
 struct tmpl {
 	char *path;             /* the template file */
@@ -772,6 +773,17 @@ coerce(struct resolve *rs, jv layer, int pi, jv v)
 			jv_free(v);
 			return jv_invalid_with_msg(jv_string(
 			    "text contains a NUL character"));
+		}
+		{
+			int lines = 1;
+			for (const char *c = jv_string_value(v); *c; c++)
+				lines += *c == '\n';
+			if (lines > TEXT_MAX_LINES) {
+				jv_free(v);
+				snprintf(msg, sizeof msg, "text has %d lines, over the "
+				    "limit of %d", lines, TEXT_MAX_LINES);
+				return jv_invalid_with_msg(jv_string(msg));
+			}
 		}
 		onum(layer, "maxLength", &max);
 		if ((n = jv_string_length_codepoints(jv_copy(v))) > max) {

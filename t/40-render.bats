@@ -243,6 +243,15 @@ probe() {
 	[ "$(probe "$(video "$id" gif)" v:0 codec_name,nb_read_frames | paste -sd' ')" = "gif 20" ]
 }
 
+@test "a job asking for a fragmented MP4 gets one, readable while it grows" {
+	id=$(render_to basic '{}' '{}' '{"fragmented": true}')
+	f=$(video "$id")
+	grep -q moof "$f"
+	[ "$(probe "$f" v:0 nb_read_frames)" = 20 ]
+	id=$(render_to basic '{}')
+	! grep -q moof "$(video "$id")"
+}
+
 @test "a job with upload tasks goes to uploading/ after rendering" {
 	id=$(render_to basic '{}' '{}' '{"uploads": [{"task": {"extension": "mp4", "destination": {"type": "http", "url": "http://127.0.0.1:9/x"}}, "status": "PENDING"}]}')
 	run job_state "$id"

@@ -105,12 +105,16 @@ GOOD='"duration": 1, "fps": 10, "resolution": {"width": 64, "height": 48}'
 	[ "$output" = "layer clip: src: media must be an http or https URL" ]
 }
 
-@test "text over the length limit or with a NUL character fails with a clear message" {
+@test "text over the length or line limit, or with a NUL character, fails with a clear message" {
 	long=$(head -c 1001 /dev/zero | tr '\0' a)
 	run resolve $DEMO/social.json "{\"image\": \"https://c/p.png\", \"heading\": \"$long\"}"
 	[ "$status" -eq 65 ]
 	run jq -r '.error.message' <<<"$output"
 	[ "$output" = "layer heading: text: text is 1001 characters, over the limit of 1000" ]
+	run resolve $DEMO/social.json "$(jq -n '{image: "https://c/p.png", heading: ([range(22)] | map("l") | join("\n"))}')"
+	[ "$status" -eq 65 ]
+	run jq -r '.error.message' <<<"$output"
+	[ "$output" = "layer heading: text: text has 22 lines, over the limit of 20" ]
 	run resolve $DEMO/social.json '{"image": "https://c/p.png", "heading": "a\u0000b"}'
 	[ "$status" -eq 65 ]
 	run jq -r '.error.message' <<<"$output"
