@@ -560,19 +560,21 @@ static int
 finish_valid(struct daemon *d, const char *id, jv job)
 {
 	const char *org_s = job_str(job, "org");
+	jv check_only = jv_object_get(jv_copy(job), jv_string("validateOnly"));
 	char org[KEY_ORG_MAX + 1];
 	int to;
 
 	snprintf(org, sizeof org, "%s", org_s != NULL ? org_s : "");
-	/* an FX token's check job is done once found valid: the token's
-	 * renders are jobs of their own (lib/api/fx.h) */
-	if (jv_get_kind(jv_object_get(jv_copy(job), jv_string("validateOnly")))
-	    == JV_KIND_TRUE)
+	/* An FX token's check job is done once found valid: the token's
+	 * renders are jobs of their own (lib/api/fx.h), under the quota. */
+	if (jv_get_kind(check_only) == JV_KIND_TRUE)
 		to = SD_DONE;
 	else if ((to = place(d, org)) == -1) {
+		jv_free(check_only);
 		jv_free(job);
 		return 1;
 	}
+	jv_free(check_only);
 	if (spool_move(&d->sp, id, SD_PENDING, to, job, BY) == -1) {
 		if (errno != ENOENT)
 			log_warn("%s: cannot move to %s/", id, sdir_name(to));

@@ -170,6 +170,18 @@ names() { # DIR... → the job files in them, sorted (oldest first)
 	[ "$STATE" = queued ]
 }
 
+@test "an FX check job (validateOnly) is checked against every movie it names and done when valid" {
+	validate "$(jq -nc --arg a "$ASSET_URL" '{api: "fx", validateOnly: true, org: "busy", templateId: null,
+		routingkey: "default", movie: {mp4: "card", gif: "words"},
+		parameters: {image: "\($a)/pic.png"}}')"
+	[ "$STATE" = done ]
+	[ "$(jq -r '.assets | length' "$JOB")" = 1 ]
+	run error_of '{"api": "fx", "validateOnly": true, "templateId": null, "movie": {"mp4": "words", "gif": "card"}}'
+	[[ $output == "invalid RENDER_MANDATORY_PARAMETER_NOT_RESOLVED: layer picture: "* ]]
+	run error_of '{"api": "fx", "validateOnly": true, "templateId": null, "movie": "nosuch"}'
+	[ "$output" = "invalid PROJECT_TEMPLATE_DOES_NOT_EXIST: project vt has no template nosuch" ]
+}
+
 @test "an upload to a destination this server cannot reach is invalid; s3 is accepted" {
 	run error_of '{"templateId": "words", "uploads": [{"task": {"extension": "mp4",
 		"destination": {"type": "youtube"}}, "status": "PENDING"}]}'
