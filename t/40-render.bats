@@ -252,6 +252,16 @@ probe() {
 	! grep -q moof "$(video "$id")"
 }
 
+@test "an FX job renders its movie: a name, or the extension's entry of a movie hash" {
+	id=$(render_to basic '{}' '{}' '{"templateId": null, "api": "fx", "movie": "nogroup"}')
+	[ "$(jq -r .state "$VR_SPOOL/done/$id.json")" = DONE ]
+	id=$(render_to basic '{}' '{}' '{"templateId": null, "api": "fx", "ext": "webm", "movie": {"webm": "nogroup", "*": "missing"}}')
+	[ "$(jq -r .outputFile "$VR_SPOOL/done/$id.json")" = video.webm ]
+	id=$(render_to basic '{}' '{}' '{"templateId": null, "api": "fx", "ext": "gif", "movie": {"webm": "nogroup", "*": "missing"}}')
+	run jq -r '.error.code' "$VR_SPOOL/failed/$id.json"
+	[ "$output" = PROJECT_TEMPLATE_DOES_NOT_EXIST ]
+}
+
 @test "a job with upload tasks goes to uploading/ after rendering" {
 	id=$(render_to basic '{}' '{}' '{"uploads": [{"task": {"extension": "mp4", "destination": {"type": "http", "url": "http://127.0.0.1:9/x"}}, "status": "PENDING"}]}')
 	run job_state "$id"

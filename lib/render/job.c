@@ -252,7 +252,8 @@ finish(struct jobrun *jr, const char *fmt, int nthumb, const char *thumb_ext)
 	url = sign_url(jr->id, name, url_expires);
 	jr->job = jv_object_set(jr->job, jv_string("outputFile"),
 	    jv_string(name));
-	jr->job = jv_object_set(jr->job, jv_string("ext"), jv_string(fmt));
+	if (job_str(jr->job, "ext") == NULL)
+		jr->job = jv_object_set(jr->job, jv_string("ext"), jv_string(fmt));
 	jr->job = jv_object_set(jr->job, jv_string("output"),
 	    url ? jv_string(url) : jv_null());
 	free(url);
@@ -327,12 +328,36 @@ stopped(struct jobrun *jr, enum render_stop why)
 	return to;
 }
 
+/* template_of: the template a job renders: templateId, or for FX its
+ * movie: a name, or an extension → name object with "*" as the fallback
+ * (borrowed from job). */
+static const char *
+template_of(jv job, const char *ext)
+{
+	const char *name = job_str(job, "templateId");
+	jv movie;
+
+	if (name != NULL)
+		return name;
+	movie = jv_object_get(jv_copy(job), jv_string("movie"));
+	if (jv_get_kind(movie) == JV_KIND_STRING)
+		name = job_str(job, "movie");
+	else if (jv_get_kind(movie) == JV_KIND_OBJECT) {
+		name = job_str(movie, ext);
+		if (name == NULL)
+			name = job_str(movie, "*");
+	}
+	jv_free(movie);      /* job still holds what name points into */
+	return name;
+}
+
 static int
 run(struct jobrun *jr, volatile sig_atomic_t *stop)
 {
 	const char *project = job_str(jr->job, "projectId");
-	const char *template_name = job_str(jr->job, "templateId");
 	const char *fmt = output_format(jr->job), *code, *thumb_ext;
+	const char *template_name = template_of(jr->job,
+	    job_str(jr->job, "ext") ? job_str(jr->job, "ext") : fmt);
 	char err[1024], out_dir[4096], part[4200], final[4200];
 	double at[MAX_THUMBS], duration;
 	struct render_spec spec = { 0 };
