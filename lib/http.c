@@ -369,8 +369,9 @@ int
 http_head(struct http_conn *c, int status, const char *content_type,
     const char *extra_headers, int64_t content_length)
 {
-	char head[1024];
-	int n;
+	char head[1024], length[48], *whole = NULL;
+	size_t whole_len = 0;
+	int n, rc;
 
 	if (c->responded) {
 		log_warnx("http: a second answer to one request");
@@ -381,22 +382,30 @@ http_head(struct http_conn *c, int status, const char *content_type,
 		c->close_after = true;
 	/* a negative length: the body follows in chunks (the caller frames
 	 * them, ending with "0\r\n\r\n") */
+	if (content_length < 0)
+		snprintf(length, sizeof length, "Transfer-Encoding: chunked");
+	else
+		snprintf(length, sizeof length, "Content-Length: %lld",
+		    (long long)content_length);
 	n = snprintf(head, sizeof head,
-	    "HTTP/1.1 %d %s\r\n%s%s%s%s%.0lld\r\nConnection: %s\r\n",
+	    "HTTP/1.1 %d %s\r\n%s%s%s%s\r\nConnection: %s\r\n",
 	    status, http_status_text(status),
 	    content_type ? "Content-Type: " : "",
 	    content_type ? content_type : "", content_type ? "\r\n" : "",
-	    content_length < 0 ? "Transfer-Encoding: chunked" :
-	    "Content-Length: ", content_length < 0 ? 0 :
-	    (long long)content_length, c->close_after ? "close" : "keep-alive");
+	    length, c->close_after ? "close" : "keep-alive");
 	if (n < 0 || (size_t)n >= sizeof head)
 		return -1;
-	if (write_all(c, head, (size_t)n) == -1)
+	/* one write: the head must not wait behind Nagle for the body */
+	if (append(&whole, &whole_len, head, (size_t)n) == -1 ||
+	    (extra_headers != NULL && append(&whole, &whole_len, extra_headers,
+	    strlen(extra_headers)) == -1) ||
+	    append(&whole, &whole_len, "\r\n", 2) == -1) {
+		free(whole);
 		return -1;
-	if (extra_headers != NULL &&
-	    write_all(c, extra_headers, strlen(extra_headers)) == -1)
-		return -1;
-	return write_all(c, "\r\n", 2);
+	}
+	rc = write_all(c, whole, whole_len);
+	free(whole);
+	return rc;
 }
 
 int

@@ -9,6 +9,13 @@ load helper
 
 setup_file() {
 	vr_setup "validate_wait = 200ms"
+	# a templates directory of its own: a project with two templates and a
+	# project.json naming the default
+	rm "$VR_DIR/etc/templates"
+	mkdir -p "$VR_DIR/etc/templates/demo" "$VR_DIR/etc/templates/empty"
+	cp "$VR_ROOT/etc/templates/demo/social.json" "$VR_DIR/etc/templates/demo/"
+	jq '.id = "story" | .name = "Story"' "$VR_ROOT/etc/templates/demo/social.json" > "$VR_DIR/etc/templates/demo/story.json"
+	echo '{"name": "Demo project", "defaultTemplateId": "story"}' > "$VR_DIR/etc/templates/demo/project.json"
 	start_xinetd
 	KEY=$(make_key acme)
 	OTHER=$(make_key globex)
@@ -69,7 +76,10 @@ sign() { # ID NAME EXPIRES -> sig
 @test "POST /renders without templateId takes the project's default template" {
 	run api POST /renders -d '{"projectId":"demo"}'
 	[ "$(code)" = 200 ]
-	body | jq -e '.templateId == "social"'
+	body | jq -e '.templateId == "story"'
+	run api POST /renders -d '{"projectId":"empty"}'
+	[ "$(code)" = 404 ]
+	body | jq -e '.message | startswith("[PROJECT_DOES_NOT_EXIST]")'
 }
 
 @test "POST /renders picks the output extension from postEncoding and refuses formats vr does not make" {
@@ -270,6 +280,19 @@ sign() { # ID NAME EXPIRES -> sig
 	[ "$output" = 416 ]
 }
 
+@test "a signed link serves an empty file with Content-Length: 0 and a thumbnail as image/png" {
+	id=$(put_job done acme '.outputFile = "video.mp4" | .thumbnailFiles = ["thumbnail.png"]')
+	mkdir -p "$VR_SPOOL/out/$id"
+	: > "$VR_SPOOL/out/$id/video.mp4"
+	printf 'png' > "$VR_SPOOL/out/$id/thumbnail.png"
+	exp=$(( $(date +%s) + 600 ))
+	run curl -s -D - "$VR_URL/files/$id/video.mp4?expires=$exp&sig=$(sign "$id" video.mp4 "$exp")"
+	[[ $output == *"Content-Length: 0"* ]]
+	run curl -s -D "$BATS_TEST_TMPDIR/h" "$VR_URL/files/$id/thumbnail.png?expires=$exp&sig=$(sign "$id" thumbnail.png "$exp")"
+	[ "$output" = png ]
+	grep -q '^Content-Type: image/png' "$BATS_TEST_TMPDIR/h"
+}
+
 @test "an output link with a bad signature is 403 and an expired one 410 RENDER_EXPIRED" {
 	id=$(put_job done acme '.outputFile = "video.mp4"')
 	mkdir -p "$VR_SPOOL/out/$id" && echo data > "$VR_SPOOL/out/$id/video.mp4"
@@ -326,11 +349,11 @@ sign() { # ID NAME EXPIRES -> sig
 @test "projects and templates are read from the templates directory" {
 	run api GET /projects
 	[ "$(code)" = 200 ]
-	body | jq -e 'map(.id) | index("demo") != null'
+	body | jq -e 'map(.id) == ["demo", "empty"]'
 	run api GET /projects/demo
-	body | jq -e '.id == "demo" and (.templates | map(.id) | index("social") != null) and .defaultTemplateId == "social"'
+	body | jq -e '.id == "demo" and .name == "Demo project" and (.templates | map(.id)) == ["social", "story"] and .defaultTemplateId == "story"'
 	run api GET /projects/demo/templates
-	body | jq -e 'map(.id) == ["social"]'
+	body | jq -e 'map(.id) == ["social", "story"]'
 	run api GET /projects/demo/templates/social
 	body | jq -e '.id == "social" and (.layers | length) > 0 and .resolution.width > 0'
 	run api GET /projects/nope

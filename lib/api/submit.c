@@ -4,6 +4,7 @@
  * pending/; then the synchronous wait for vr-validate, watching pending/
  * with inotify until the job leaves it or conf.validate_wait_ms passes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,6 +23,9 @@
 #include "log.h"
 
 #define IDEMPOTENCY_MS (24LL * 3600 * 1000)  /* a key is remembered a day */
+/* Creates far from every queue limit need no lock: it takes more creates
+ * at one instant than this (xinetd's instances) to overshoot a limit. */
+#define LOCK_FREE_MARGIN 512
 
 /* spool_lock: serialise creates (idempotency and queue counts must not
  * race): flock on the spool directory itself. Returns the fd, or -1. */
@@ -37,6 +41,13 @@ spool_lock(struct spool *sp)
 		return -1;
 	}
 	return fd;
+}
+
+static void
+unlock(int lock_fd)
+{
+	if (lock_fd >= 0)
+		close(lock_fd);
 }
 
 static bool
@@ -88,6 +99,36 @@ find_idempotent(struct api *a, const char *key, enum sdir *dir)
 	return jv_invalid();
 }
 
+/* count_jobs: the job files in dir, from names alone (no sorting). */
+static int
+count_jobs(struct spool *sp, enum sdir dir)
+{
+	struct dirent *entry;
+	int fd, n = 0;
+	DIR *d;
+
+	if ((fd = dup(sp->fd[dir])) == -1)
+		return 0;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	rewinddir(d);
+	while ((entry = readdir(d)) != NULL)
+		if (entry->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* queue_total: PENDING + THROTTLED + QUEUED jobs of every organisation. */
+static int
+queue_total(struct spool *sp)
+{
+	return count_jobs(sp, SD_PENDING) + count_jobs(sp, SD_THROTTLED) +
+	    count_jobs(sp, SD_QUEUED);
+}
+
 /* queue_full: has the caller as many PENDING+THROTTLED+QUEUED renders as
  * its queue limit? Files are opened only when the directories together
  * hold that many. */
@@ -95,22 +136,16 @@ static bool
 queue_full(struct api *a)
 {
 	static const enum sdir queue[] = { SD_PENDING, SD_THROTTLED, SD_QUEUED };
-	jv ids[3];
-	int i, j, total = 0, mine = 0;
+	int i, j, n, mine = 0;
 
-	for (i = 0; i < 3; i++) {
-		ids[i] = spool_list(&a->sp, queue[i]);
-		if (!jv_is_valid(ids[i])) {
-			jv_free(ids[i]);
-			ids[i] = jv_array();
-		}
-		total += jv_array_length(jv_copy(ids[i]));
-	}
-	for (i = 0; i < 3 && total >= a->key.queue_limit; i++) {
-		int n = jv_array_length(jv_copy(ids[i]));
+	if (queue_total(&a->sp) < a->key.queue_limit)
+		return false;
+	for (i = 0; i < 3 && mine < a->key.queue_limit; i++) {
+		jv ids = spool_list(&a->sp, queue[i]);
 
+		n = jv_is_valid(ids) ? jv_array_length(jv_copy(ids)) : 0;
 		for (j = 0; j < n && mine < a->key.queue_limit; j++) {
-			jv id = jv_array_get(jv_copy(ids[i]), j);
+			jv id = jv_array_get(jv_copy(ids), j);
 			jv job = spool_get(&a->sp, queue[i], jv_string_value(id));
 
 			if (jv_is_valid(job) && owned_by(job, a->key.org))
@@ -118,9 +153,8 @@ queue_full(struct api *a)
 			jv_free(job);
 			jv_free(id);
 		}
+		jv_free(ids);
 	}
-	for (i = 0; i < 3; i++)
-		jv_free(ids[i]);
 	return mine >= a->key.queue_limit;
 }
 
@@ -171,7 +205,10 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 	int lock_fd, inotify_fd, tries;
 	jv found;
 
-	if ((lock_fd = spool_lock(&a->sp)) == -1) {
+	lock_fd = -2;   /* no lock needed */
+	if ((idempotency_key != NULL ||
+	    queue_total(&a->sp) + LOCK_FREE_MARGIN >= a->key.queue_limit) &&
+	    (lock_fd = spool_lock(&a->sp)) == -1) {
 		jv_free(job);
 		api_fail_set(f, 500, "INTERNAL_ERROR", "the spool is unavailable");
 		return jv_invalid();
@@ -179,7 +216,7 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 	if (idempotency_key != NULL) {
 		found = find_idempotent(a, idempotency_key, dir);
 		if (jv_is_valid(found)) {
-			close(lock_fd);
+			unlock(lock_fd);
 			jv_free(job);
 			return found;
 		}
@@ -188,7 +225,7 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 		    jv_string(idempotency_key));
 	}
 	if (queue_full(a)) {
-		close(lock_fd);
+		unlock(lock_fd);
 		jv_free(job);
 		api_fail_set(f, 429, "RENDER_ORGANIZATION_QUEUE_FULL",
 		    "the organisation has %d renders waiting, its limit",
@@ -201,13 +238,13 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 	inotify_fd = watch_pending(a);
 	if (spool_put(&a->sp, SD_PENDING, name, job) == -1) {
 		log_warn("%s: cannot write to pending/", id);
-		close(lock_fd);
+		unlock(lock_fd);
 		if (inotify_fd != -1)
 			close(inotify_fd);
 		api_fail_set(f, 500, "INTERNAL_ERROR", "the render was not saved");
 		return jv_invalid();
 	}
-	close(lock_fd);
+	unlock(lock_fd);
 	if (inotify_fd != -1) {
 		wait_validated(a, inotify_fd, name);
 		close(inotify_fd);
