@@ -39,6 +39,10 @@
 static const char usage[] = "usage: vr-upload [-f file] [--once]\n";
 
 #define RESCAN_MS 5000  /* inotify is a hint; the directory is the truth */
+/* A multipart upload's stored parts are written to the job at most this
+ * often (each write is two fsyncs, ~6 ms here, taken from the transfers);
+ * a crash costs at most this much of the upload again. */
+#define PROGRESS_SAVE_MS 250
 
 struct job;
 
@@ -48,6 +52,7 @@ struct task {
 	enum { T_WAITING, T_RUNNING, T_ENDED } phase;
 	int64_t due_ms;            /* monotonic: when it may start */
 	struct delivery *delivery; /* while T_RUNNING */
+	int64_t saved_ms;          /* monotonic: progress last written */
 };
 
 struct job {
@@ -180,9 +185,13 @@ on_progress(void *arg, jv state)
 {
 	struct task *t = arg;
 	jv u = upload_get(t->job, t->index);
+	bool first = parts_stored(state) == 0; /* the upload id: keep it at once */
 
 	upload_set(t->job, t->index, jv_object_set(u, jv_string("multipart"), state));
-	job_save(t->job);
+	if (first || mono_ms() - t->saved_ms >= PROGRESS_SAVE_MS) {
+		job_save(t->job);
+		t->saved_ms = mono_ms();
+	}
 }
 
 static void

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@ struct delivery {
 	int nparts;
 	int64_t part_size;
 	char *part_busy;
+	struct hasher *hasher;     /* part hashes, computed ahead */
 	struct request *requests;  /* in flight */
 	bool failed, retry, aborting;
 	char error[1024];
@@ -68,6 +70,110 @@ struct delivery {
 	void (*done)(void *, struct delivery_end *);
 	void *arg;
 };
+
+/*
+ * The parts' x-amz-content-sha256 are computed by a thread running ahead of
+ * the transfers, so that hashing (about 1 ms per MB) overlaps sending
+ * instead of stalling the event loop before each part.
+ */
+struct hasher {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fd, nparts;
+	off_t size, part_size;
+	int done;                  /* parts [0, done) are hashed */
+	int error;                 /* errno of a failed read, or 0 */
+	bool stop;
+	char (*sha)[SHA256_HEX_LEN + 1];
+};
+
+static void *
+hasher_run(void *arg)
+{
+	struct hasher *h = arg;
+
+	for (int i = 0; i < h->nparts; i++) {
+		off_t offset = (off_t)i * h->part_size;
+		off_t length = h->size - offset < h->part_size ? h->size - offset :
+		    h->part_size;
+		char sha[SHA256_HEX_LEN + 1];
+		int rc = s3_sha256_fd(h->fd, offset, length, sha), saved = errno;
+		bool stop;
+
+		pthread_mutex_lock(&h->lock);
+		if (rc == 0) {
+			memcpy(h->sha[i], sha, sizeof sha);
+			h->done = i + 1;
+		} else {
+			h->error = saved != 0 ? saved : EIO;
+		}
+		stop = h->stop || rc != 0;
+		pthread_cond_broadcast(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+static struct hasher *
+hasher_start(int fd, off_t size, off_t part_size, int nparts)
+{
+	struct hasher *h = calloc(1, sizeof *h);
+
+	if (h == NULL || (h->sha = calloc((size_t)nparts, sizeof *h->sha)) == NULL) {
+		free(h);
+		return NULL;
+	}
+	h->fd = fd;
+	h->size = size;
+	h->part_size = part_size;
+	h->nparts = nparts;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	if (pthread_create(&h->thread, NULL, hasher_run, h) != 0) {
+		pthread_mutex_destroy(&h->lock);
+		pthread_cond_destroy(&h->cond);
+		free(h->sha);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* hasher_get: part i's hash into sha, waiting for it if need be; -1 with
+ * errno when the file could not be read. */
+static int
+hasher_get(struct hasher *h, int i, char sha[SHA256_HEX_LEN + 1])
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&h->lock);
+	while (h->done <= i && h->error == 0)
+		pthread_cond_wait(&h->cond, &h->lock);
+	if (h->done > i)
+		memcpy(sha, h->sha[i], SHA256_HEX_LEN + 1);
+	else
+		rc = -1, errno = h->error;
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static void
+hasher_free(struct hasher *h)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->stop = true;
+	pthread_mutex_unlock(&h->lock);
+	pthread_join(h->thread, NULL);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
+	free(h->sha);
+	free(h);
+}
 
 /* str: dest[key] as a string borrowed from dest, or NULL. */
 static const char *
@@ -361,7 +467,7 @@ part_start(struct delivery *d, int i)
 		return -1;
 	snprintf(query, sizeof query, "partNumber=%d&uploadId=%s", i + 1, eid);
 	curl_free(eid);
-	if (s3_sha256_fd(d->fd, offset, length, sha) != 0) {
+	if (hasher_get(d->hasher, i, sha) != 0) {
 		fail(d, false, "reading the output: %s", strerror(errno));
 		return -1;
 	}
@@ -814,6 +920,8 @@ multipart_setup(struct delivery *d)
 		d->state = jv_null();
 	}
 	jv_free(parts);
+	if ((d->hasher = hasher_start(d->fd, d->size, d->part_size, d->nparts)) == NULL)
+		return -1;
 	if (have_upload_id(d))
 		return 0;
 	{
@@ -930,6 +1038,7 @@ delivery_free(struct delivery *d)
 		next = r->next;
 		request_free(r);
 	}
+	hasher_free(d->hasher);
 	if (d->fd >= 0)
 		close(d->fd);
 	jv_free(d->dest);

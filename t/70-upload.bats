@@ -46,7 +46,7 @@ setup_file() {
 	vr_setup "fetch_allow = 127.0.0.1" \
 		"upload_retry_initial = 100ms" \
 		"upload_retry_max = 400ms" \
-		"upload_attempts = 50" \
+		"upload_attempts = 1000" \
 		"upload_part_size = 5M" \
 		"upload_multipart_threshold = 8M" \
 		"webhook_retry_initial = 200ms" \

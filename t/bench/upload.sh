@@ -1,0 +1,123 @@
+#!/bin/sh
+# t/bench/upload.sh — one 200 MB output delivered to a local S3 server
+# (OpenStack Swift with s3api, ../shared/recipes/s3-swift) by vr-upload,
+# against curl --aws-sigv4 -T of the same file, in the same run, taking
+# turns, ROUNDS times (default 3); the medians are compared.
+#   vr-upload            vr-upload --once on a job in uploading/, as
+#                        configured by default: a multipart upload, 16 MB
+#                        parts; its time includes start-up, reading the job,
+#                        hashing every part (x-amz-content-sha256) and the
+#                        record of each part in the job file
+#   vr-upload, one PUT   the same with upload_multipart_threshold above the
+#                        file size: a single signed PUT
+#   curl                 curl --aws-sigv4 -T FILE, the payload hash given in
+#                        x-amz-content-sha256 (computed before its clock
+#                        starts: curl does not compute it)
+# Figures: seconds and MB/s; ratio = vr-upload's throughput / curl's.
+set -eu
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+rounds=${ROUNDS:-3}
+recipe=$root/../shared/recipes/s3-swift
+dir=$(mktemp -d)
+cleanup() {
+	"$recipe" stop "$dir/s3" 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+while :; do
+	port=$(( $(od -An -tu2 -N2 /dev/urandom) % 20000 + 30000 ))
+	port_free "$port" && port_free $((port + 1)) && port_free $((port + 2)) &&
+		port_free $((port + 3)) && port_free $((port + 4)) && break
+done
+"$recipe" start "$dir/s3" "$port" > "$dir/s3.log" 2>&1
+for i in 1 2 3 4; do # the recipe waits for the proxy only
+	n=0
+	while port_free $((port + i)) && [ "$n" -lt 200 ]; do sleep 0.05; n=$((n + 1)); done
+done
+empty=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+s3url="http://test%3Atester:testing@127.0.0.1:$port"
+n=0
+until [ "$(curl -s -o /dev/null -w '%{http_code}' --aws-sigv4 aws:amz:us-east-1:s3 \
+	-H "x-amz-content-sha256: $empty" -X PUT "$s3url/bench")" = 200 ] || [ "$n" -ge 100 ]; do
+	sleep 0.1
+	n=$((n + 1))
+done
+
+for d in tmp pending invalid throttled queued in-progress uploading done \
+	failed cancelled outbox sent out assets lease; do
+	mkdir -p "$dir/spool/$d"
+done
+id=0193d2c4-8a1b-7c3d-9e4f-0a1b2c3d4e5f
+mkdir -p "$dir/spool/out/$id"
+file=$dir/spool/out/$id/video.mp4
+head -c $((200 * 1024 * 1024)) /dev/urandom > "$file"
+size=$(stat -c %s "$file")
+sha=$(openssl dgst -sha256 -r "$file" | cut -d' ' -f1)
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/secret"
+cat > "$dir/multipart.conf" <<EOF
+spool = $dir/spool
+secret = secret
+fetch_allow = 127.0.0.1
+EOF
+cp "$dir/multipart.conf" "$dir/single.conf"
+echo "upload_multipart_threshold = 1G" >> "$dir/single.conf"
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# vr MODE KEY: one vr-upload run; prints its milliseconds.
+vr() {
+	jq -n --arg id "$id" --arg key "$2" --arg port "$port" '{id: $id,
+		state: "UPLOADING", org: "bench", outputFile: "video.mp4",
+		uploads: [{task: {extension: "mp4", destination: {type: "s3",
+		bucket: "bench", filename: $key, s3host: ("127.0.0.1:" + $port),
+		secure: false, aws_access_key_id: "test:tester",
+		aws_secret_access_key: "testing"}}, status: "PENDING"}]}' \
+		> "$dir/spool/uploading/$id.json"
+	t0=$(now_ms)
+	bin/vr-upload -f "$dir/$1.conf" --once 2>> "$dir/upload.log"
+	t1=$(now_ms)
+	jq -e '.uploads[0].status == "SUCCESS"' "$dir/spool/done/$id.json" > /dev/null ||
+		echo "vr-upload did not deliver (see $dir/upload.log)" >&2
+	rm -f "$dir/spool/done/$id.json"
+	echo $((t1 - t0))
+}
+
+# ref KEY: one curl PUT; prints its milliseconds.
+ref() {
+	t0=$(now_ms)
+	code=$(curl -s -o /dev/null -w '%{http_code}' --aws-sigv4 aws:amz:us-east-1:s3 \
+		-H "x-amz-content-sha256: $sha" -H "Content-Type: video/mp4" \
+		-T "$file" "$s3url/bench/$1")
+	t1=$(now_ms)
+	[ "$code" = 200 ] || echo "curl: HTTP $code" >&2
+	echo $((t1 - t0))
+}
+
+: > "$dir/multipart.ms"; : > "$dir/single.ms"; : > "$dir/curl.ms"
+r=1
+while [ "$r" -le "$rounds" ]; do
+	ref "curl-$r.mp4" >> "$dir/curl.ms"
+	vr multipart "vr-$r.mp4" >> "$dir/multipart.ms"
+	vr single "vr1-$r.mp4" >> "$dir/single.ms"
+	r=$((r + 1))
+done
+
+median() { sort -n "$1" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+curl_ms=$(median "$dir/curl.ms")
+echo "upload: $((size / 1048576)) MB to S3 (Swift s3api, loopback), median of $rounds runs each"
+for m in curl multipart single; do
+	ms=$(median "$dir/$m.ms")
+	case $m in
+	curl) label="curl --aws-sigv4 -T" ;;
+	multipart) label="vr-upload (multipart)" ;;
+	single) label="vr-upload (one PUT)" ;;
+	esac
+	awk -v l="$label" -v ms="$ms" -v c="$curl_ms" -v s="$size" -v all="$(tr '\n' ' ' < "$dir/$m.ms")" \
+		'BEGIN { printf "  %-24s %6.2f s %7.1f MB/s", l, ms / 1000, s / 1048576 / (ms / 1000);
+		  if (l !~ /^curl/) printf "   ratio %.2f", c / ms;
+		  printf "   (runs, ms: %s)\n", all }'
+done
+echo "  target: ratio >= 0.90"
