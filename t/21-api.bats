@@ -363,3 +363,12 @@ sign() { # ID NAME EXPIRES -> sig
 	[ "$(code)" = 404 ]
 	body | jq -e '.message | startswith("[PROJECT_TEMPLATE_DOES_NOT_EXIST]")'
 }
+
+@test "webhook-test drops a sample notification for the url given" {
+	run api GET '/webhook-test?url=http://127.0.0.1:9/test&passthrough=p1'
+	[ "$(code)" = 200 ]
+	[ "$(body)" = 202 ]
+	grep -l '127.0.0.1:9/test' "$VR_SPOOL"/outbox/*.test.json
+	run api GET '/webhook-test?url=file:///etc/passwd'
+	[ "$(code)" = 400 ]
+}
