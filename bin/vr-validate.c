@@ -486,6 +486,11 @@ place(struct daemon *d, const char *org)
 static void
 release(struct daemon *d)
 {
+	jv throttled = spool_list(&d->sp, SD_THROTTLED);
+	int none = jv_array_length(throttled) == 0;
+
+	if (none)
+		return;
 	jv c = census(d), limits = jv_object();
 	jv active = jv_object_get(jv_copy(c), jv_string("active"));
 	jv waiting = jv_object_get(c, jv_string("throttled"));
@@ -964,11 +969,14 @@ read_stdin_job(void)
 static int
 check_stdin(void)
 {
-	char dir[] = "/tmp/vr-validate.XXXXXX", tmp[sizeof dir + 4];
+	const char *tmpdir = getenv("TMPDIR");
+	char dir[PATH_MAX - 8], tmp[PATH_MAX];
 	struct assetdir ad;
 	enum verdict v;
 	jv job = read_stdin_job(), out;
 
+	snprintf(dir, sizeof dir, "%s/vr-validate.XXXXXX",
+	    tmpdir != NULL && tmpdir[0] == '/' ? tmpdir : "/tmp");
 	if (mkdtemp(dir) == NULL)
 		fatal(EX_CANTCREAT, "%s", dir);
 	snprintf(tmp, sizeof tmp, "%s/tmp", dir);
@@ -1040,6 +1048,9 @@ main(int argc, char *argv[])
 	else {
 		daemon_open(&d);
 		log_info("watching %s/pending", conf.spool);
+		for (int i = 0; i < conf.fetch_allow.n; i++)
+			log_info("fetch_allow: assets may come from %s",
+			    conf.fetch_allow.item[i]);
 		daemon_run(&d);
 		log_info("stopping");
 		daemon_close(&d);
