@@ -103,6 +103,7 @@ struct daemon {
 	struct watch *watch;
 	struct names names;
 	struct dues dues;
+	struct note *looking;   /* the note attempt() has; NULL once removed */
 	int in_flight;
 };
 
@@ -187,6 +188,8 @@ note_add(struct daemon *d, const char *name)
 static void
 note_remove(struct daemon *d, struct note *n)
 {
+	if (d->looking == n)
+		d->looking = NULL;
 	note_unqueue(d, n);
 	RB_REMOVE(names, &d->names, n);
 	watch_forget(d->watch, 0, n->name);
@@ -456,7 +459,9 @@ finish(struct daemon *d, struct flight *f, CURLcode rc)
 	bool permanent = false;
 
 	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &http_status);
-	if (f->guard.denied[0] != '\0') {
+	/* A refusal counts only when the transfer failed: with several
+	 * addresses for a name, another one may have been allowed. */
+	if (rc != CURLE_OK && f->guard.denied[0] != '\0') {
 		snprintf(error, sizeof error, "address refused by the guard: %s",
 		    f->guard.denied);
 		permanent = true;
@@ -669,10 +674,12 @@ launch_due(struct daemon *d)
 
 	while (!stopping && (n = RB_MIN(dues, &d->dues)) != NULL &&
 	    n->due_ms <= now) {
-		if (d->in_flight >= conf.webhook_concurrency)
+		if (d->in_flight >= (conf.webhook_concurrency > 0 ?
+		    conf.webhook_concurrency : 1))
 			return 1000;   /* a finished transfer wakes us */
+		d->looking = n;
 		attempt(d, n);
-		if (RB_MIN(dues, &d->dues) == n && n->due_ms <= now) {
+		if (d->looking != NULL && n->queued && n->due_ms <= now) {
 			log_warnx("%s: not rescheduled (a bug): in 1 s", n->name);
 			note_schedule(d, n, now + 1000);
 		}
