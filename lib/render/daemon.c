@@ -24,7 +24,7 @@
 #include "id.h"
 #include "job.h"
 #include "log.h"
-#include "render.h"
+#include "internal.h"
 #include "spool.h"
 #include "template.h"
 #include "watch.h"
@@ -191,14 +191,21 @@ offer(void *arg, int index, int dirfd, const char *name)
 		return 1;
 	job = spool_get(d->sp, SD_QUEUED, id);
 	if (!jv_is_valid(job)) {
-		jv_free(job);
+		int lost = errno == ENOENT;
+		jv msg = jv_invalid_get_msg(job);
+		if (!lost)
+			log_warnx("%s", jv_get_kind(msg) == JV_KIND_STRING ?
+			    jv_string_value(msg) : name);
+		jv_free(msg);
 		return 0;
 	}
 	key = job_str(job, "routingkey");
 	ours = conf_list_has(d->keys, key ? key : "default");
-	jv_free(job);
-	if (!ours)
+	if (!ours) {
+		jv_free(job);
 		return 0;
+	}
+	render_preload(job);
 	if ((lease = render_claim(d->sp, id)) == -1)
 		return 0;
 	if (start(d, id, lease) == -1) {
@@ -367,6 +374,8 @@ render_serve(struct spool *sp, int workers, const struct conf_list *keys)
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	render_requeue_orphans(sp);
+	/* fontconfig's set-up, once, inherited by every child */
+	font_file("DejaVu Sans", path, sizeof path);
 	if ((d.watch = watch_new(offer, &d)) == NULL)
 		fatal(EX_OSERR, "inotify");
 	if (spool_path(sp, SD_QUEUED, "", path, sizeof path) == -1 ||

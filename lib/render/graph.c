@@ -819,8 +819,10 @@ layers(struct build *b, struct pad *cur, jv list, double offset, bool *base)
 			if (!(*base && is_background(b, layer, &tm)))
 				rc = solid(b, cur, layer, &tm);
 		} else if (strcmp(type, "MEDIA") == 0 && mt &&
-		    strcmp(mt, "audio") == 0)
-			rc = sound(b, layer, &tm);
+		    strcmp(mt, "audio") == 0) {
+			if (has(layer, "src") || has(layer, "tone"))
+				rc = sound(b, layer, &tm);
+		}
 		else if (strcmp(type, "MEDIA") == 0 && has(layer, "src"))
 			rc = picture(b, cur, layer, &tm, mt && strcmp(mt, "video") == 0);
 		*base = false;

@@ -478,6 +478,19 @@ render_job(struct spool *sp, const char *id, int lease_fd,
 	return rc;
 }
 
+void
+render_preload(jv job)
+{
+	const char *project = job_str(job, "projectId");
+	const char *name = template_of(job, job_str(job, "ext") ?
+	    job_str(job, "ext") : output_format(job));
+	char err[512];
+
+	if (project && name)
+		tmpl_cache_get(conf.templates, project, name, err, sizeof err);
+	jv_free(job);
+}
+
 int
 render_claim(struct spool *sp, const char *id)
 {

@@ -83,6 +83,11 @@ int render_job(struct spool *sp, const char *id, int lease_fd,
 int render_fail_job(struct spool *sp, const char *id, jv job,
     const char *code, const char *message);
 
+/* render_preload: load the job's template into this process's cache (and
+ * the fonts' configuration), so that children forked later inherit them
+ * compiled. Errors are left for the render to report. */
+void render_preload(jv job);
+
 /* render_claim: take the lease on id and claim it from queued/ into
  * in-progress/. The lease fd, or -1 (lost the race, or an error: logged). */
 int render_claim(struct spool *sp, const char *id);
