@@ -16,7 +16,8 @@ setup_file() {
 	export WHSEC
 	start_receiver
 	start_xinetd
-	start_bg notify vr-notify -f "$VR_CONF"
+	# In a subshell, so that the SIGKILL below is no job of the test's shell.
+	(start_bg notify vr-notify -f "$VR_CONF")
 }
 
 teardown_file() {
@@ -317,7 +318,7 @@ verify() {
 	wait_until 20 eval "[ \$(grep -c '\"/crash/' $RECEIVER_LOG) -ge 30 ]"
 	stop_bg notify KILL
 	[ "$(ls "$VR_SPOOL/outbox" | wc -l)" -gt 0 ]
-	start_bg notify vr-notify -f "$VR_CONF"
+	(start_bg notify vr-notify -f "$VR_CONF")
 	wait_until 30 all_exist "${names[@]}"
 	jq -s -e 'length == 100 and all(.[]; .status == "SUCCESS")' "${names[@]}"
 	jq -s -e '[.[] | select(.path | startswith("/crash/"))] |
