@@ -153,6 +153,17 @@ GOOD='"duration": 1, "fps": 10, "resolution": {"width": 64, "height": 48}'
 	done
 }
 
+@test "a text layer may use a font file of its project, and a missing one fails clearly" {
+	cp /usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf "$VR_DIR/tpl/p/serif.ttf"
+	t=$(broken font "{$GOOD, \"layers\": [{\"layerName\": \"t\", \"layerType\": \"DATA\", \"text\": \"Aa\", \"fontFile\": \"serif.ttf\"}]}")
+	run vr-render --template "$t" -o "$VR_DIR/font.mp4"
+	[ "$status" -eq 0 ]
+	rm "$VR_DIR/tpl/p/serif.ttf"
+	run vr-render --template "$t" -o "$VR_DIR/font.mp4"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"WORKER_IMPORT_ASSET_FAILED: layer t: font file serif.ttf: No such file or directory" ]]
+}
+
 @test "vr-render --help prints its usage, and bad usage exits 64" {
 	run vr-render --help
 	[ "$status" -eq 0 ]

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <errno.h>
 
 #include "internal.h"
 #include "template.h"
@@ -297,6 +299,10 @@ draw_text(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 			    "folder for font %s", str(layer, "layerName"), fontfile);
 		snprintf(font_path, sizeof font_path, "%s/%s",
 		    b->spec->project_dir, fontfile);
+		if (access(font_path, R_OK) == -1)
+			return gfail(b, "WORKER_IMPORT_ASSET_FAILED", "layer %s: font "
+			    "file %s: %s", str(layer, "layerName"), fontfile,
+			    strerror(errno));
 	} else if (font_file(font ? font : "DejaVu Sans", font_path,
 	    sizeof font_path) == -1)
 		return gfail(b, "WORKER_FATAL_ERROR", "layer %s: no font matches "
