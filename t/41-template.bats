@@ -164,6 +164,19 @@ GOOD='"duration": 1, "fps": 10, "resolution": {"width": 64, "height": 48}'
 	[[ "$output" == *"WORKER_IMPORT_ASSET_FAILED: layer t: font file serif.ttf: No such file or directory" ]]
 }
 
+@test "a clip trimmed to 0.4 s and looped repeats every 0.4 s" {
+	cp "$FX/clip.mp4" "$VR_DIR/tpl/p/clip.mp4"
+	t=$(broken trim '{"duration": 2, "fps": 10, "resolution": {"width": 96, "height": 72}, "layers": [{"layerName": "c", "layerType": "MEDIA", "mediaType": "video", "src": "clip.mp4", "fit": "fill", "trimStart": 0.2, "trimEnd": 0.6, "loop": true}]}')
+	run vr-render --template "$t" -o "$VR_DIR/trim.mp4"
+	[ "$status" -eq 0 ]
+	run t/frames.py same "$VR_DIR/trim.mp4" 2 6 100
+	[ "$output" = yes ]
+	run t/frames.py same "$VR_DIR/trim.mp4" 5 17 100
+	[ "$output" = yes ]
+	run t/frames.py same "$VR_DIR/trim.mp4" 2 3 100
+	[ "$output" != yes ]
+}
+
 @test "vr-render --help prints its usage, and bad usage exits 64" {
 	run vr-render --help
 	[ "$status" -eq 0 ]

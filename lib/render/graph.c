@@ -557,6 +557,7 @@ picture(struct build *b, struct pad *cur, jv layer, struct timing *tm,
 	s->image = !clip;
 	s->loop = flag(layer, "loop");
 	s->trim_s = num(layer, "trimStart", 0);
+	s->trim_end_s = num(layer, "trimEnd", 0);
 	s->start_s = tm->start;
 	s->end_s = tm->end;
 	if (open_source(b, s) == -1)
@@ -662,6 +663,7 @@ picture(struct build *b, struct pad *cur, jv layer, struct timing *tm,
 			return -1;
 		a->loop = s->loop;
 		a->trim_s = s->trim_s;
+		a->trim_end_s = s->trim_end_s;
 		a->end_s = tm->end - tm->start;
 		if (source_open(a, b->err, b->err_size) == -1) {
 			/* a clip without sound is not an error: it is silent */
@@ -753,6 +755,7 @@ sound(struct build *b, jv layer, struct timing *tm)
 		return -1;
 	s->loop = flag(layer, "loop");
 	s->trim_s = num(layer, "trimStart", 0);
+	s->trim_end_s = num(layer, "trimEnd", 0);
 	s->end_s = tm->end - tm->start;
 	if (open_source(b, s) == -1)
 		return -1;

@@ -24,6 +24,7 @@ struct source {
 	bool image;              /* one frame, then end */
 	bool loop;               /* rewind at the end until end_s */
 	double trim_s;           /* start reading here (source time) */
+	double trim_end_s;       /* and stop here, when after trim_s */
 	double start_s;          /* output time of the first frame */
 	double end_s;            /* output time after which we stop */
 	AVFormatContext *fmt;

@@ -199,7 +199,7 @@ int
 source_feed(struct source *s, char *err, size_t err_size)
 {
 	AVRational stb, tb;
-	int64_t trim_pts, pts, dur;
+	int64_t trim_pts, trim_end_pts, pts, dur;
 	int ret;
 
 	if (s->done)
@@ -219,6 +219,8 @@ source_feed(struct source *s, char *err, size_t err_size)
 	if (s->fmt->streams[s->stream]->start_time != AV_NOPTS_VALUE)
 		trim_pts += av_rescale_q(s->fmt->streams[s->stream]->start_time,
 		    stb, tb);
+	trim_end_pts = trim_pts + av_rescale_q((int64_t)((s->trim_end_s -
+	    s->trim_s) * AV_TIME_BASE), AV_TIME_BASE_Q, tb);
 	if (!s->started) {
 		s->base = av_rescale_q((int64_t)(s->start_s * AV_TIME_BASE),
 		    AV_TIME_BASE_Q, tb);
@@ -226,6 +228,13 @@ source_feed(struct source *s, char *err, size_t err_size)
 	}
 	for (;;) {
 		ret = decode_next(s);
+		if (ret == 0 && s->trim_end_s > s->trim_s &&
+		    s->frame->best_effort_timestamp != AV_NOPTS_VALUE &&
+		    av_rescale_q(s->frame->best_effort_timestamp, stb, tb) >=
+		    trim_end_pts) {
+			av_frame_unref(s->frame);   /* past the out point */
+			ret = AVERROR_EOF;
+		}
 		if (ret == AVERROR_EOF) {
 			if (!s->loop || !s->have_first_pts)
 				return push_end(s, err, err_size);
