@@ -278,11 +278,48 @@ job_free(struct job *j)
 	free(j);
 }
 
+/* task_calls: FX's per-task callbacks: POST the outcome to the task's
+ * onsuccess or onerror URL (delivered by vr-notify once the job is final). */
+static void
+task_calls(struct job *j)
+{
+	for (int i = 0; i < j->ntasks; i++) {
+		jv u = upload_get(j, i);
+		jv status = jv_get(jv_copy(u), jv_string("status"));
+		bool ok = jv_get_kind(status) == JV_KIND_STRING &&
+		    strcmp(jv_string_value(status), "SUCCESS") == 0;
+		jv url = jv_getpath(jv_copy(u), JV_ARRAY(jv_string("task"),
+		    jv_string(ok ? "onsuccess" : "onerror")));
+		char tag[32];
+
+		if (jv_get_kind(url) == JV_KIND_STRING &&
+		    jv_string_length_bytes(jv_copy(url)) > 0) {
+			jv body = JV_OBJECT(jv_string("renderId"), jv_string(j->id),
+			    jv_string("token"), jv_get(jv_copy(j->doc), jv_string("token")),
+			    jv_string("extension"), jv_getpath(jv_copy(u),
+			    JV_ARRAY(jv_string("task"), jv_string("extension"))),
+			    jv_string("status"), jv_copy(status),
+			    jv_string("url"), jv_get(jv_copy(u), jv_string("url")),
+			    jv_string("error"), jv_get(jv_copy(u), jv_string("error")));
+
+			snprintf(tag, sizeof tag, "upload%d%s", i + 1, ok ? "ok" : "err");
+			if (notify_call(&D.sp, jv_copy(j->doc), tag, "POST",
+			    jv_string_value(url), body) != 0)
+				log_warnx("%s: upload %d: %s call not dropped", j->id,
+				    i + 1, ok ? "onsuccess" : "onerror");
+		}
+		jv_free(url);
+		jv_free(status);
+		jv_free(u);
+	}
+}
+
 /* job_finish: every task has ended: notify, then move to done/. */
 static void
 job_finish(struct job *j)
 {
-	if (notify_job(&D.sp, jv_copy(j->doc)) != 0)
+	task_calls(j);
+	if (notify_job(&D.sp, upload_redact_job(jv_copy(j->doc))) != 0)
 		log_warnx("%s: webhook notification not dropped", j->id);
 	if (spool_move(&D.sp, j->id, SD_UPLOADING, SD_DONE, jv_copy(j->doc),
 	    "vr-upload") != 0)
@@ -340,8 +377,13 @@ on_arrival(void *arg, int index, int dirfd, const char *name)
 	}
 	for (int i = 0; i < n; i++) {
 		jv u = jv_array_get(jv_copy(uploads), i);
-		jv st = jv_get_kind(u) == JV_KIND_OBJECT ?
-		    jv_object_get(jv_copy(u), jv_string("status")) : jv_null();
+		jv st;
+
+		if (jv_get_kind(u) != JV_KIND_OBJECT) { /* fails at its start */
+			u = JV_OBJECT(jv_string("task"), u);
+			upload_set(j, i, jv_copy(u));
+		}
+		st = jv_get(jv_copy(u), jv_string("status"));
 		bool ended = jv_get_kind(st) == JV_KIND_STRING &&
 		    (strcmp(jv_string_value(st), "SUCCESS") == 0 ||
 		    strcmp(jv_string_value(st), "FAILURE") == 0);
@@ -476,7 +518,7 @@ main(int argc, char *argv[])
 	if (conf_load(conf_path) != 0)
 		return EX_CONFIG;
 	if (spool_open(&D.sp, conf.spool) != 0)
-		fatal(EX_OSERR, "spool %s", conf.spool);
+		fatal(EX_IOERR, "spool %s", conf.spool);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (D.multi = curl_multi_init()) == NULL)
 		fatalx(EX_SOFTWARE, "libcurl cannot start");

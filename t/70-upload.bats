@@ -211,7 +211,8 @@ upload_field() { jq -r ".uploads[${3:-0}].$2" "$VR_SPOOL/done/$1.json"; }
 	http_task=$(jq -n --arg url "$RECEIVER_URL/put/$id.webm" '{extension: "webm",
 		destination: {type: "http", url: $url, method: "PUT",
 		headers: {"Authorization": "Bearer hush-hush", "X-Tag": "t1"}}}')
-	put_job "$id" "[$(s3_task "two/$id.mp4"), $http_task]" \
+	s3_task=$(s3_task "two/$id.mp4" "{\"x\": 1}" | jq --arg cb "$RECEIVER_URL/ok/$id" '.onsuccess = $cb')
+	put_job "$id" "[$s3_task, $http_task]" \
 		"{\"outputs\": {\"mp4\": \"video.mp4\", \"webm\": \"video.webm\"},
 		  \"webhook\": {\"url\": \"$RECEIVER_URL/hook/$id\"}}"
 	wait_until 20 done_job "$id"
@@ -233,6 +234,11 @@ upload_field() { jq -r ".uploads[${3:-0}].$2" "$VR_SPOOL/done/$1.json"; }
 	t_put=$(echo "$put" | jq .t)
 	t_hook=$(jq --arg p "/hook/$id" 'select(.path == $p) | .t' "$RECEIVER_LOG")
 	python3 -c "import sys; sys.exit(0 if $t_hook >= $t_put else 1)"
+	# the S3 task's onsuccess call (FX) carries its outcome
+	wait_until 20 eval "grep -q '\"/ok/$id\"' '$RECEIVER_LOG'"
+	jq -c --arg p "/ok/$id" 'select(.path == $p) | .body | fromjson' "$RECEIVER_LOG" |
+		jq -e --arg id "$id" '.renderId == $id and .status == "SUCCESS" and .extension == "mp4"
+		and (.url | endswith("/videos/two/" + $id + ".mp4"))' > /dev/null
 	stop_bg notify
 	stop_bg receiver
 }
