@@ -119,7 +119,8 @@ job_progress(void *arg, int64_t done, int64_t total)
 		(void)n;
 		jr->last_note_ms = now;
 	}
-	if (now - jr->last_write_ms < 1000 || pct == jr->last_pct)
+	/* every second while it renders, and whenever it first moves */
+	if (now - jr->last_write_ms < 1000 && jr->last_pct >= 0)
 		return;
 	jr->last_write_ms = now;
 	jr->last_pct = pct;
