@@ -130,15 +130,15 @@ queue_total(struct spool *sp)
 }
 
 /* queue_full: has the caller as many PENDING+THROTTLED+QUEUED renders as
- * its queue limit? Files are opened only when the directories together
- * hold that many. */
+ * its queue limit? total is what the directories hold together; files
+ * are opened only when that is as many. */
 static bool
-queue_full(struct api *a)
+queue_full(struct api *a, int total)
 {
 	static const enum sdir queue[] = { SD_PENDING, SD_THROTTLED, SD_QUEUED };
 	int i, j, n, mine = 0;
 
-	if (queue_total(&a->sp) < a->key.queue_limit)
+	if (total < a->key.queue_limit)
 		return false;
 	for (i = 0; i < 3 && mine < a->key.queue_limit; i++) {
 		jv ids = spool_list(&a->sp, queue[i]);
@@ -202,12 +202,13 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
     enum sdir *dir, struct api_fail *f)
 {
 	char id[ID_LEN + 1], name[ID_LEN + 6];
-	int lock_fd, inotify_fd, tries;
+	int lock_fd, inotify_fd, tries, total;
 	jv found;
 
 	lock_fd = -2;   /* no lock needed */
+	total = queue_total(&a->sp);
 	if ((idempotency_key != NULL ||
-	    queue_total(&a->sp) + LOCK_FREE_MARGIN >= a->key.queue_limit) &&
+	    total + LOCK_FREE_MARGIN >= a->key.queue_limit) &&
 	    (lock_fd = spool_lock(&a->sp)) == -1) {
 		jv_free(job);
 		api_fail_set(f, 500, "INTERNAL_ERROR", "the spool is unavailable");
@@ -224,7 +225,9 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 		job = jv_object_set(job, jv_string("idempotencyKey"),
 		    jv_string(idempotency_key));
 	}
-	if (queue_full(a)) {
+	if (lock_fd >= 0)
+		total = queue_total(&a->sp);   /* again, now that it holds */
+	if (queue_full(a, total)) {
 		unlock(lock_fd);
 		jv_free(job);
 		api_fail_set(f, 429, "RENDER_ORGANIZATION_QUEUE_FULL",
