@@ -7,9 +7,9 @@ load helper
 
 setup_file() {
 	vr_setup "fetch_allow = 127.0.0.1" \
-		"webhook_retry_initial = 200ms" \
-		"webhook_retry_max = 2s" \
-		"webhook_give_up = 3s"
+		"webhook_retry_initial = 300ms" \
+		"webhook_retry_max = 4s" \
+		"webhook_give_up = 4s"
 	WHSEC=whsec_$(head -c 24 /dev/urandom | base64)
 	printf 'acme:%s:2:10:%s\n' "$(printf k | sha256sum | cut -d' ' -f1)" \
 		"$WHSEC" > "$VR_DIR/etc/keys"
