@@ -212,3 +212,12 @@ PY
 	[[ ${lines[0]} == "HTTP/1.1 200 OK"* ]]
 	[ "$(grep -c '^HTTP/1.1' <<< "$output")" -eq 1 ]
 }
+
+@test "a request with Expect: 100-continue gets 100 Continue, then its answer" {
+	printf 'POST /api/v2/renders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}' "$KEY" > "$BATS_TEST_TMPDIR/req"
+	run raw "$BATS_TEST_TMPDIR/req"
+	[[ ${lines[0]} == "HTTP/1.1 100 Continue"* ]]
+	[[ $output == *"HTTP/1.1 400 Bad Request"* ]]
+	[[ $output == *"projectId is required"* ]]
+	spool_empty
+}

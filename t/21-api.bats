@@ -372,3 +372,34 @@ sign() { # ID NAME EXPIRES -> sig
 	run api GET '/webhook-test?url=file:///etc/passwd'
 	[ "$(code)" = 400 ]
 }
+
+@test "promote of a render whose files expired is 400 RENDER_EXPIRED" {
+	id=$(put_job done acme '.outputFile = "video.mp4" | .expired = true')
+	run api POST "/renders/$id/promote"
+	[ "$(code)" = 400 ]
+	body | jq -e '.message | startswith("[RENDER_EXPIRED]")'
+}
+
+@test "a signed link answers HEAD without a body and a suffix range with the file's end" {
+	id=$(put_job done acme '.outputFile = "video.mp4"')
+	mkdir -p "$VR_SPOOL/out/$id"
+	printf '0123456789' > "$VR_SPOOL/out/$id/video.mp4"
+	exp=$(( $(date +%s) + 600 ))
+	url="$VR_URL/files/$id/video.mp4?expires=$exp&sig=$(sign "$id" video.mp4 "$exp")"
+	run curl -s -I "$url"
+	[[ $output == *"HTTP/1.1 200 OK"* ]]
+	[[ $output == *"Content-Length: 10"* ]]
+	[[ $output == *"Accept-Ranges: bytes"* ]]
+	run curl -s -H 'Range: bytes=-3' "$url"
+	[ "$output" = 789 ]
+}
+
+@test "GET /renders filters by templateId and webhookStatus" {
+	a=$(put_job done globex '.templateId = "t-only" | .webhook = {url: "http://127.0.0.1:9/h"}')
+	run curl -s -u "$OTHER:" "$VR_URL/api/v2/renders?templateId=t-only"
+	jq -e --arg a "$a" 'map(.id) == [$a]' <<< "$output"
+	run curl -s -u "$OTHER:" "$VR_URL/api/v2/renders?templateId=t-only&webhookStatus=SUCCESS"
+	[ "$output" = "[]" ]
+	run curl -s -w '\n%{http_code}' -u "$OTHER:" "$VR_URL/api/v2/renders?webhookStatus=MAYBE"
+	[ "$(code)" = 400 ]
+}
