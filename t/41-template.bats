@@ -177,6 +177,18 @@ GOOD='"duration": 1, "fps": 10, "resolution": {"width": 64, "height": 48}'
 	[ "$output" != yes ]
 }
 
+@test "a solid with a radius has rounded corners" {
+	t=$(broken round '{"duration": 1, "fps": 10, "resolution": {"width": 160, "height": 120}, "layers": [{"layerName": "bg", "layerType": "SOLID", "color": "#000000"}, {"layerName": "r", "layerType": "SOLID", "color": "#ffffff", "x": 20, "y": 20, "width": 120, "height": 80, "radius": 20}]}')
+	run vr-render --template "$t" -o "$VR_DIR/round.mp4"
+	[ "$status" -eq 0 ]
+	read -r r g b < <(t/frames.py pixel "$VR_DIR/round.mp4" 5 22 22)
+	[ "$r" -lt 40 ]
+	read -r r g b < <(t/frames.py pixel "$VR_DIR/round.mp4" 5 40 22)
+	[ "$r" -gt 215 ]
+	read -r r g b < <(t/frames.py pixel "$VR_DIR/round.mp4" 5 22 60)
+	[ "$r" -gt 215 ]
+}
+
 @test "vr-render --help prints its usage, and bad usage exits 64" {
 	run vr-render --help
 	[ "$status" -eq 0 ]

@@ -431,6 +431,7 @@ solid(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 	    b->width);
 	int h = (int)lrint(has(layer, "height") ? num(layer, "height", 0) * k :
 	    b->height);
+	int radius = (int)lrint(fmin(num(layer, "radius", 0) * k, fmin(w, h) / 2.0));
 	char col[16], xs[2048], ys[2048], ws[32], hs[32], enable[96], d[32],
 	    pts[48];
 	bool animated;
@@ -442,7 +443,7 @@ solid(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 	animated = jv_get_kind(tm->keyframes) == JV_KIND_ARRAY;
 	snprintf(ws, sizeof ws, "%d", w);
 	snprintf(hs, sizeof hs, "%d", h);
-	if (!animated && tm->fade_in <= 0 && tm->fade_out <= 0) {
+	if (!animated && tm->fade_in <= 0 && tm->fade_out <= 0 && radius <= 0) {
 		/* still: a box drawn on the main chain */
 		enable_expr(b, tm, enable, sizeof enable);
 		snprintf(xs, sizeof xs, "%d", x);
@@ -465,12 +466,44 @@ solid(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 	snprintf(pts, sizeof pts, "PTS+%lld", (long long)llrint(tm->start *
 	    b->fps));
 	snprintf(ws, sizeof ws, "%d", b->fps);
-	p.f = fnew(b, "color", "color", col, "size", hs, "rate", ws,
-	    "duration", d, NULL);
-	p.pad = 0;
-	if (p.f == NULL ||
-	    then(b, &p, fnew(b, "format", "pix_fmts", "yuva420p", NULL)) == -1 ||
-	    then(b, &p, fnew(b, "setpts", "expr", pts, NULL)) == -1 ||
+	if (radius > 0) {
+		/* rounded corners: one frame drawn with an alpha mask, repeated */
+		char mask[512], frames[32], one[32], tb[32];
+		snprintf(mask, sizeof mask, "alpha(X,Y)*lte(pow(max(max(%d-X-0.5,"
+		    "X+0.5-(W-%d)),0),2)+pow(max(max(%d-Y-0.5,Y+0.5-(H-%d)),0),2),"
+		    "%d)", radius, radius, radius, radius, radius * radius);
+		snprintf(one, sizeof one, "%.6g", 1.0 / b->fps);
+		snprintf(frames, sizeof frames, "%lld", (long long)llrint((tm->end -
+		    tm->start) * b->fps) - 1);
+		snprintf(tb, sizeof tb, "1/%d", b->fps);
+		snprintf(pts, sizeof pts, "N+%lld", (long long)llrint(tm->start *
+		    b->fps));
+		p.f = fnew(b, "color", "color", col, "size", hs, "rate", ws,
+		    "duration", one, NULL);
+		p.pad = 0;
+		if (p.f == NULL ||
+		    then(b, &p, fnew(b, "format", "pix_fmts", "rgba", NULL)) == -1 ||
+		    then(b, &p, fnew(b, "geq", "r", "r(X,Y)", "g", "g(X,Y)",
+		    "b", "b(X,Y)", "a", mask, NULL)) == -1 ||
+		    then(b, &p, fnew(b, "format", "pix_fmts", "yuva420p",
+		    NULL)) == -1 ||
+		    then(b, &p, fnew(b, "loop", "loop", frames, "size", "1",
+		    NULL)) == -1 ||
+		    then(b, &p, fnew(b, "settb", "expr", tb, NULL)) == -1) {
+			jv_free(tm->keyframes);
+			return -1;
+		}
+	} else {
+		p.f = fnew(b, "color", "color", col, "size", hs, "rate", ws,
+		    "duration", d, NULL);
+		p.pad = 0;
+		if (p.f == NULL || then(b, &p, fnew(b, "format", "pix_fmts",
+		    "yuva420p", NULL)) == -1) {
+			jv_free(tm->keyframes);
+			return -1;
+		}
+	}
+	if (then(b, &p, fnew(b, "setpts", "expr", pts, NULL)) == -1 ||
 	    fades(b, &p, tm) == -1) {
 		jv_free(tm->keyframes);
 		return -1;
