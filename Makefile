@@ -78,6 +78,10 @@ UPLOAD_OBJ = lib/upload.o lib/s3.o lib/deliver.o lib/guard.o
 bin/vr-upload: bin/vr-upload.o $(UPLOAD_OBJ) $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(LIBS_CURL) $(LIBS_CRYPTO)
 
+TEST_PROGRAMS += t/uploadctl
+t/uploadctl: t/uploadctl.o lib/upload.o $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE)
+
 # --- vr-keygen: make an API key
 bin/vr-keygen: bin/vr-keygen.o lib/keys.o $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_CRYPTO)

@@ -162,6 +162,7 @@ destination_redact(jv dest)
 				else
 					jv_free(name);
 			}
+			jv_free(value);
 			out = jv_object_set(out, key, headers);
 			continue;
 		}

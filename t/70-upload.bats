@@ -357,3 +357,54 @@ upload_field() { jq -r ".uploads[${3:-0}].$2" "$VR_SPOOL/done/$1.json"; }
 	[ "$(upload_field "$id" attempts)" = 1 ]
 	upload_field "$id" error | grep -q 'address guard'
 }
+
+@test "redaction hides every secret of a task and keeps the rest" {
+	run "$VR_ROOT/t/uploadctl" redact <<-'JSON'
+	{"extension": "mp4", "destination": {"type": "s3", "bucket": "b",
+	 "aws_access_key_id": "AKIA1", "aws_secret_access_key": "s3-hush",
+	 "password": "pw-hush", "passphrase": "pp-hush",
+	 "url": "https://user:url-hush@h.example/p?X-Amz-Signature=sig-hush&a=1",
+	 "headers": {"Authorization": "Bearer hdr-hush", "X-Api-Key": "key-hush", "X-Tag": "t1"}}}
+	JSON
+	[ "$status" -eq 0 ]
+	[[ "$output" != *hush* ]]
+	echo "$output" | jq -e '.destination | .aws_access_key_id == "AKIA1" and .bucket == "b"
+		and .aws_secret_access_key == "***" and .password == "***" and .passphrase == "***"
+		and .headers["X-Tag"] == "t1" and .headers.Authorization == "***"
+		and .url == "https://user:***@h.example/p?X-Amz-Signature=***&a=1"' > /dev/null
+	run "$VR_ROOT/t/uploadctl" redact-job <<-'JSON'
+	{"id": "x", "uploads": [{"task": {"destination": {"type": "ftp", "password": "ftp-hush"}}, "status": "SUCCESS"}]}
+	JSON
+	[ "$status" -eq 0 ]
+	[[ "$output" != *hush* ]]
+	echo "$output" | jq -e '.uploads[0].status == "SUCCESS"' > /dev/null
+}
+
+@test "a task is checked: types this server cannot reach, profile-only fields and other organisations' profiles are refused" {
+	run "$VR_ROOT/t/uploadctl" check acme <<< '{"extension": "mp4", "destination": {"type": "youtube"}}'
+	[ "$status" -eq 1 ]
+	[ "$output" = "destination type not supported by this server: youtube" ]
+	run "$VR_ROOT/t/uploadctl" check acme <<< '{"destination": {"type": "sftp", "host": "h", "keyfile": "/etc/shadow"}}'
+	[ "$status" -eq 1 ]
+	[ "$output" = "destination.keyfile may only be set in a credential profile" ]
+	run "$VR_ROOT/t/uploadctl" check acme <<< '{"destination": {"type": "s3", "profile": "swift", "bucket": "b"}}'
+	[ "$status" -eq 0 ]
+	run "$VR_ROOT/t/uploadctl" check other <<< '{"destination": {"type": "s3", "profile": "swift", "bucket": "b"}}'
+	[ "$status" -eq 1 ]
+	[ "$output" = "credential profile swift is not open to this organisation" ]
+	run "$VR_ROOT/t/uploadctl" check acme <<< '{"destination": {"type": "s3", "profile": "../keys"}}'
+	[ "$status" -eq 1 ]
+	run "$VR_ROOT/t/uploadctl" check acme <<< '{"destination": {"type": "http", "url": "http://h/x", "method": "DELETE"}}'
+	[ "$status" -eq 1 ]
+}
+
+@test "integrationDelivery is composed from the uploads" {
+	run "$VR_ROOT/t/uploadctl" delivery <<-'JSON'
+	{"uploads": [{"task": {"extension": "mp4", "destination": {"type": "s3"}}, "status": "SUCCESS", "url": "u", "attempts": 1},
+	  {"task": {"extension": "webm", "destination": {"type": "http"}}, "status": "FAILURE", "error": "HTTP 403: no", "attempts": 2}]}
+	JSON
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -e '.status == "FAILURE" and (.deliveries | length) == 2
+		and .deliveries[0] == {type: "s3", extension: "mp4", status: "SUCCESS", url: "u", error: null, attempts: 1}
+		and .deliveries[1].error == "HTTP 403: no"' > /dev/null
+}
