@@ -173,7 +173,7 @@ probe() {
 	run jq -r '.parameters.title' "$VR_SPOOL/done/$id.json"
 	[[ "$output" == *'%{pts}'* ]]
 	# literal: nothing in the text changes while it is shown
-	run t/frames.py same "$(video "$id")" 10 14 24 0 40 159 119
+	run t/frames.py same "$(video "$id")" 10 14 60 0 40 159 119
 	[ "$output" = yes ]
 	empty=$(render_to basic '{"title": ""}')
 	run t/frames.py diff "$(video "$empty")" "$(video "$id")" 12

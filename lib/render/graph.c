@@ -275,6 +275,53 @@ timing_of(const struct build *b, jv layer, double offset, struct timing *tm)
 
 /* ---- video layers ---- */
 
+/* wrap: text with line breaks put between words so that each line fits
+ * width at size (a word wider than the width gets a line of its own).
+ * Returns a malloc'ed string, or NULL. */
+static char *
+wrap(const char *font_path, double size, const char *text, double width)
+{
+	size_t n = strlen(text);
+	char *out = malloc(n + 1), *line = malloc(n + 1);
+	size_t o = 0, l = 0;
+
+	if (out == NULL || line == NULL) {
+		free(out);
+		free(line);
+		return NULL;
+	}
+	for (const char *p = text; ; ) {
+		size_t w = strcspn(p, " \n");
+		size_t keep = l;
+		if (l > 0)
+			line[l++] = ' ';
+		memcpy(line + l, p, w);
+		line[l + w] = '\0';
+		if (keep > 0 && text_width(font_path, size, line) > width) {
+			/* the word goes to the next line */
+			memcpy(out + o, line, keep);
+			o += keep;
+			out[o++] = '\n';
+			memmove(line, p, w);
+			l = w;
+		} else
+			l += w;
+		p += w;
+		if (*p == '\n' || *p == '\0') {
+			memcpy(out + o, line, l);
+			o += l;
+			l = 0;
+			if (*p == '\0')
+				break;
+			out[o++] = '\n';
+		}
+		p++;
+	}
+	out[o] = '\0';
+	free(line);
+	return out;
+}
+
 static int
 draw_text(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 {
@@ -288,8 +335,10 @@ draw_text(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 	double lh = num(layer, "lineHeight", 1.25);
 	char font_path[1100], fcol[16], bcol[16], xe[4200], ye[4200],
 	    alpha[8192], enable[96], sz[32], border[32];
-	char *copy, *line, *save = NULL;
-	int nline = 0;
+	char *copy, *line, *save = NULL, *wrapped = NULL;
+	int nline = 0, rc = 0;
+	double ascender = 0;
+	bool multi;
 
 	if (text == NULL || *text == '\0')
 		return 0;
@@ -311,17 +360,24 @@ draw_text(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 	    (bc && colour(bc, 1, bcol) == -1))
 		return gfail(b, "WORKER_FATAL_ERROR", "layer %s: bad colour",
 		    str(layer, "layerName"));
+	if (flag(layer, "wrap") && bw > 0) {
+		if ((wrapped = wrap(font_path, size, text, bw)) == NULL)
+			return gfail(b, "WORKER_FATAL_ERROR", "out of memory");
+		text = wrapped;
+	}
+	if ((copy = strdup(text)) == NULL) {
+		free(wrapped);
+		return gfail(b, "WORKER_FATAL_ERROR", "out of memory");
+	}
 	if (flag(layer, "shrinkToFit") && bw > 0) {
 		/* the widest line must fit the box: shrink the size to fit */
 		double widest = 0;
-		if ((copy = strdup(text)) == NULL)
-			return gfail(b, "WORKER_FATAL_ERROR", "out of memory");
 		for (line = strtok_r(copy, "\n", &save); line;
 		    line = strtok_r(NULL, "\n", &save))
 			widest = fmax(widest, text_width(font_path, size, line));
-		free(copy);
 		if (widest > bw)
 			size = fmax(1, floor(size * bw / widest));
+		strcpy(copy, text);
 	}
 	tm->keyframes = jv_object_get(jv_copy(layer), jv_string("keyframes"));
 	alpha_expr(b, tm, "t", alpha, sizeof alpha);
@@ -329,15 +385,12 @@ draw_text(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 	snprintf(sz, sizeof sz, "%.6g", size);
 	snprintf(border, sizeof border, "%d", (int)lrint(num(layer,
 	    "boxPadding", 0) * k));
-	if ((copy = strdup(text)) == NULL) {
-		jv_free(tm->keyframes);
-		return gfail(b, "WORKER_FATAL_ERROR", "out of memory");
-	}
+	multi = strchr(copy, '\n') != NULL;
+	if (multi && (ascender = font_ascent(font_path, size)) < 0)
+		ascender = size * 0.93;
 	/* one drawtext per line, so each line can be aligned in the box */
-	save = NULL;
-	for (line = copy; line && nline < MAX_LINES; nline++) {
+	for (line = copy; line && nline < MAX_LINES && rc == 0; nline++) {
 		char *nl = strchr(line, '\n'), xk[2048], yk[2048];
-		AVFilterContext *f;
 		const char *xpos;
 		if (nl)
 			*nl = '\0';
@@ -356,23 +409,25 @@ draw_text(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 		else
 			xpos = "%s+0*%.6g";
 		snprintf(xe, sizeof xe, xpos, xk, bw);
-		snprintf(ye, sizeof ye, "%s+%.6g", yk, nline * size * lh);
-		f = fnew(b, "drawtext", "fontfile", font_path, "text", line,
-		    "expansion", "none", "fontsize", sz, "fontcolor", fcol,
-		    "x", xe, "y", ye, "alpha", alpha,
+		if (multi)
+			/* lines of several on one baseline grid: drawtext puts
+			 * a line's tallest glyph at y */
+			snprintf(ye, sizeof ye, "%s+%.6g-ascent", yk, nline * size *
+			    lh + ascender);
+		else
+			snprintf(ye, sizeof ye, "%s", yk);
+		rc = then(b, cur, fnew(b, "drawtext", "fontfile", font_path,
+		    "text", line, "expansion", "none", "fontsize", sz,
+		    "fontcolor", fcol, "x", xe, "y", ye, "alpha", alpha,
 		    "box", bc ? "1" : "0", "boxcolor", bc ? bcol : "black",
 		    "boxborderw", border,
-		    enable[0] ? "enable" : NULL, enable, NULL);
-		if (then(b, cur, f) == -1) {
-			free(copy);
-			jv_free(tm->keyframes);
-			return -1;
-		}
+		    enable[0] ? "enable" : NULL, enable, NULL));
 		line = nl ? nl + 1 : NULL;
 	}
 	free(copy);
+	free(wrapped);
 	jv_free(tm->keyframes);
-	return 0;
+	return rc;
 }
 
 /* overlay_layer: overlay chain `layer_out` (frames already at output

@@ -102,6 +102,8 @@ void output_free(struct output *o);
 int font_file(const char *pattern, char *path, size_t size);
 /* text_width: advance width in pixels of utf8 at size px, or -1. */
 double text_width(const char *font_path, double size, const char *utf8);
+/* font_ascent: the font's ascender in pixels at size, or -1. */
+double font_ascent(const char *font_path, double size);
 
 void av_err(char *err, size_t err_size, const char *what, int averr);
 

@@ -76,10 +76,30 @@ next_codepoint(const unsigned char **p)
 	return c;
 }
 
+static FT_Library ft;
+
+double
+font_ascent(const char *font_path, double size)
+{
+	FT_Face face;
+	double a;
+
+	if (ft == NULL && FT_Init_FreeType(&ft) != 0)
+		return -1;
+	if (FT_New_Face(ft, font_path, 0, &face) != 0)
+		return -1;
+	if (FT_Set_Pixel_Sizes(face, 0, (FT_UInt)(size + 0.5)) != 0) {
+		FT_Done_Face(face);
+		return -1;
+	}
+	a = face->size->metrics.ascender / 64.0;
+	FT_Done_Face(face);
+	return a;
+}
+
 double
 text_width(const char *font_path, double size, const char *utf8)
 {
-	static FT_Library ft;
 	FT_Face face;
 	const unsigned char *p = (const unsigned char *)utf8;
 	double width = 0;
