@@ -70,3 +70,32 @@ code() { tail -n 1 <<< "$output"; }
 	jq -e '.state == "CANCELLED"' <<< "$output"
 	job_in "$id" cancelled
 }
+
+@test "50 concurrent creates with a concurrency of 3: 3 QUEUED, 47 THROTTLED, released oldest first" {
+	key=$(make_key many -c 3)
+	body="{\"projectId\":\"demo\",\"templateId\":\"social\",\"parameters\":{\"heading\":\"N\",\"image\":\"$ASSET_URL/pic.png\"}}"
+	seq 1 50 | xargs -P 50 -I{} curl -s -o "$BATS_TEST_TMPDIR/answer.{}" -u "$key:" -d "$body" "$VR_URL/api/v2/renders"
+	cat "$BATS_TEST_TMPDIR"/answer.* | jq -s -e 'length == 50 and (map(.state) | group_by(.) | map({(.[0]): length}) | add) == {QUEUED: 3, THROTTLED: 47}'
+	mine() { grep -l '"org": *"many"' "$VR_SPOOL/$1"/*.json 2>/dev/null | xargs -r -n1 basename | sed 's/\.json$//' | sort; }
+	created=$(cat "$BATS_TEST_TMPDIR"/answer.* | jq -r .id | sort)
+	released=
+	# renders finish (a sysadmin's mv stands for vr-render here): each time
+	# queued/ holds the organisation's 3, finish them and see who comes next
+	for round in $(seq 1 17); do
+		wait_until 20 eval '[ "$(mine queued | wc -l)" -eq 3 ] || [ "$(mine throttled | wc -l)" -eq 0 ]'
+		[ "$(mine queued | wc -l)" -le 3 ]
+		batch=$(mine queued)
+		# after the first 3 (whichever vr-validate saw first), throttled
+		# renders are released oldest first: each batch is older than the next
+		[ "$round" -eq 1 ] || [ -z "$released" ] ||
+			[[ $(tr ' ' '\n' <<< "$released" | tail -n 1) < $(head -n 1 <<< "$batch") ]]
+		[ "$round" -eq 1 ] || released="$released $(echo $batch)"
+		for id in $batch; do
+			mv "$VR_SPOOL/queued/$id.json" "$VR_SPOOL/done/$id.json"
+		done
+		first_round=${first_round:-$batch}
+	done
+	[ -z "$(mine throttled)" ]
+	[ "$(echo $released | wc -w)" -eq 47 ]
+	[ "$(echo $first_round $released | tr ' ' '\n' | sort)" = "$created" ]
+}
