@@ -654,7 +654,7 @@ worker_main(struct daemon *d, int fd, jv job, jv media)
 static void
 start_check(struct daemon *d, const char *id)
 {
-	jv job = spool_get(&d->sp, SD_PENDING, id), media = jv_array();
+	jv job = spool_get(&d->sp, SD_PENDING, id), media;
 	enum verdict v;
 	int pipefd[2];
 	pid_t pid;
@@ -667,6 +667,7 @@ start_check(struct daemon *d, const char *id)
 		jv_free(msg);
 		return;
 	}
+	media = jv_array();
 	job = jv_object_set(job, jv_string("id"), jv_string(id));
 	job = check_static(job, &v, &media);
 	if (v != V_OK || jv_array_length(jv_copy(media)) == 0) {
