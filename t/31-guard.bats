@@ -86,6 +86,14 @@ check() {
 	conf_set fetch_allow ""
 }
 
+@test "a proxy from the environment is not used, so the address checked is the one connected" {
+	conf_set fetch_allow 127.0.0.1
+	export http_proxy=http://10.9.9.9:3128 HTTP_PROXY=http://10.9.9.9:3128 ALL_PROXY=http://10.9.9.9:3128
+	[ "$(check "$ASSET_URL/pic.png?proxy")" = valid ]
+	[[ $(check "http://169.254.169.254/latest") == *"169.254.169.254 refused: cloud metadata"* ]]
+	conf_set fetch_allow ""
+}
+
 @test "a public address passes the guard and fails here only for want of a network" {
 	run check "http://192.0.2.1/pic.png"   # TEST-NET-1: routable, never answers
 	[[ $output != *"refused"* ]]
