@@ -337,3 +337,16 @@ progressed() {
 	[[ "$output" == *"cannot claim"* ]]
 	start_bg render vr-render -j 2
 }
+
+@test "a render that uses up render_rlimit_cpu fails with WORKER_TIMEOUT" {
+	stop_bg render
+	conf_set render_rlimit_cpu 1s
+	start_bg render vr-render
+	id=$(queue long '{}')
+	wait_until 60 job_in "$id" failed
+	run jq -r '.error.code + ": " + .error.message' "$VR_SPOOL/failed/$id.json"
+	[ "$output" = "WORKER_TIMEOUT: the render used up its CPU time (render_rlimit_cpu)" ]
+	stop_bg render
+	conf_set render_rlimit_cpu 1h
+	start_bg render vr-render -j 2
+}
