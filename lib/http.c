@@ -565,6 +565,23 @@ http_query_get(const struct http_request *req, const char *name, char *out,
 	return false;
 }
 
+bool
+http_query_has(const struct http_request *req, const char *name)
+{
+	const char *p = req->query, *end;
+	size_t name_len = strlen(name);
+
+	while (p != NULL && *p != '\0') {
+		end = p + strcspn(p, "&");
+		if ((size_t)(end - p) >= name_len &&
+		    strncmp(p, name, name_len) == 0 &&
+		    (p[name_len] == '=' || p + name_len == end))
+			return true;
+		p = *end ? end + 1 : end;
+	}
+	return false;
+}
+
 const char *
 http_status_text(int status)
 {

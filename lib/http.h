@@ -72,6 +72,10 @@ const char *http_header_get(const struct http_request *req, const char *name);
 bool http_query_get(const struct http_request *req, const char *name,
     char *out, size_t size);
 
+/* http_query_has: is query parameter name present (with or without a
+ * value)? */
+bool http_query_has(const struct http_request *req, const char *name);
+
 /* http_status_text: "Not Found" for 404. */
 const char *http_status_text(int status);
 

@@ -403,3 +403,11 @@ sign() { # ID NAME EXPIRES -> sig
 	run curl -s -w '\n%{http_code}' -u "$OTHER:" "$VR_URL/api/v2/renders?webhookStatus=MAYBE"
 	[ "$(code)" = 400 ]
 }
+
+@test "a query parameter too long to hold is 400, not ignored" {
+	run api GET "/renders/search?searchTerm=$(head -c 400 /dev/zero | tr '\0' a)"
+	[ "$(code)" = 400 ]
+	body | jq -e '.message | startswith("[REQUEST_INVALID_PARAMETER]")'
+	run api GET "/renders?page=$(head -c 60 /dev/zero | tr '\0' 9)"
+	[ "$(code)" = 400 ]
+}

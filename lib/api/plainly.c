@@ -557,6 +557,20 @@ render_get(struct api *a, const char *id)
 	api_json(a, 200, api_render(a, job, dir));
 }
 
+/* query: query parameter name into out: 1 present, 0 absent, -1 present
+ * but too long or holding a NUL (answered 400). */
+static int
+query(struct api *a, const char *name, char *out, size_t size)
+{
+	if (http_query_get(a->req, name, out, size))
+		return 1;
+	if (!http_query_has(a->req, name))
+		return 0;
+	api_error(a, 400, "REQUEST_INVALID_PARAMETER",
+	    "%s: longer than %zu bytes or not text", name, size - 1);
+	return -1;
+}
+
 /* page_args: page (from 0) and size from the query; false (answered) when
  * they are not numbers in range. */
 static bool
@@ -564,10 +578,13 @@ page_args(struct api *a, int *page, int *size)
 {
 	char text[32], *end;
 	long n;
+	int rc;
 
 	*page = 0;
 	*size = PAGE_SIZE_DEFAULT;
-	if (http_query_get(a->req, "page", text, sizeof text)) {
+	if ((rc = query(a, "page", text, sizeof text)) == -1)
+		return false;
+	if (rc == 1) {
 		n = strtol(text, &end, 10);
 		if (*end != '\0' || end == text || n < 0 || n > 1000000) {
 			api_error(a, 400, "REQUEST_INVALID_PARAMETER",
@@ -576,7 +593,9 @@ page_args(struct api *a, int *page, int *size)
 		}
 		*page = (int)n;
 	}
-	if (http_query_get(a->req, "size", text, sizeof text)) {
+	if ((rc = query(a, "size", text, sizeof text)) == -1)
+		return false;
+	if (rc == 1) {
 		n = strtol(text, &end, 10);
 		if (*end != '\0' || end == text || n < 1 || n > PAGE_SIZE_MAX) {
 			api_error(a, 400, "REQUEST_INVALID_PARAMETER",
@@ -747,26 +766,36 @@ render_list_query(struct api *a, bool search)
 		"PENDING", "RETRYING", "IGNORED", "FAILURE", "SUCCESS", NULL };
 	char project[128], template[128], state[32], hook[32], term[256];
 	struct filter flt = { .dir = -1 };
+	int rc;
 
 	if (search) {
-		if (http_query_get(a->req, "searchTerm", term, sizeof term))
+		if ((rc = query(a, "searchTerm", term, sizeof term)) == -1)
+			return;
+		if (rc == 1)
 			flt.term = term;
 		render_list(a, &flt);
 		return;
 	}
-	if (http_query_get(a->req, "projectId", project, sizeof project))
+	if ((rc = query(a, "projectId", project, sizeof project)) == -1)
+		return;
+	if (rc == 1)
 		flt.project = project;
-	if (http_query_get(a->req, "templateId", template, sizeof template))
+	if ((rc = query(a, "templateId", template, sizeof template)) == -1)
+		return;
+	if (rc == 1)
 		flt.template = template;
-	if (http_query_get(a->req, "state", state, sizeof state) &&
-	    ((flt.dir = sdir_from_state(state)) == -1 ||
+	if ((rc = query(a, "state", state, sizeof state)) == -1)
+		return;
+	if (rc == 1 && ((flt.dir = sdir_from_state(state)) == -1 ||
 	    flt.dir == SD_UPLOADING)) {
 		api_error(a, 400, "REQUEST_INVALID_PARAMETER",
 		    "state must be one of PENDING, THROTTLED, QUEUED, "
 		    "IN_PROGRESS, DONE, FAILED (or ERROR), INVALID, CANCELLED");
 		return;
 	}
-	if (http_query_get(a->req, "webhookStatus", hook, sizeof hook)) {
+	if ((rc = query(a, "webhookStatus", hook, sizeof hook)) == -1)
+		return;
+	if (rc == 1) {
 		if (!one_of(hook, webhook_states)) {
 			api_error(a, 400, "REQUEST_INVALID_PARAMETER",
 			    "webhookStatus must be one of PENDING, RETRYING, "
@@ -892,11 +921,15 @@ cancel_all(struct api *a)
 	static const enum sdir waiting[] = { SD_PENDING, SD_THROTTLED, SD_QUEUED };
 	char project[128], template[128];
 	struct filter flt = { .dir = -1 };
-	int i, j, n;
+	int i, j, n, rc;
 
-	if (http_query_get(a->req, "projectId", project, sizeof project))
+	if ((rc = query(a, "projectId", project, sizeof project)) == -1)
+		return;
+	if (rc == 1)
 		flt.project = project;
-	if (http_query_get(a->req, "templateId", template, sizeof template))
+	if ((rc = query(a, "templateId", template, sizeof template)) == -1)
+		return;
+	if (rc == 1)
 		flt.template = template;
 	for (i = 0; i < 3; i++) {
 		jv ids = spool_list(&a->sp, waiting[i]);
