@@ -189,6 +189,28 @@ GOOD='"duration": 1, "fps": 10, "resolution": {"width": 64, "height": 48}'
 	[ "$r" -gt 215 ]
 }
 
+@test "a photo is turned upright as its EXIF orientation says" {
+	ffmpeg -nostdin -y -loglevel error -f lavfi -i testsrc2=s=96x64 -frames:v 1 "$VR_DIR/tpl/p/plain.jpg"
+	python3 - "$VR_DIR/tpl/p/plain.jpg" "$VR_DIR/tpl/p/turned.jpg" <<'PY'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+tiff = b'II*\x00' + struct.pack('<IH', 8, 1) + struct.pack('<HHIHH', 0x0112, 3, 1, 6, 0) + struct.pack('<I', 0)
+app1 = b'Exif\x00\x00' + tiff
+open(sys.argv[2], 'wb').write(d[:2] + b'\xff\xe1' + struct.pack('>H', len(app1) + 2) + app1 + d[2:])
+PY
+	for f in plain turned; do
+		t=$(broken $f "{\"duration\": 0.2, \"fps\": 10, \"resolution\": {\"width\": 80, \"height\": 160}, \"layers\": [{\"layerName\": \"a\", \"layerType\": \"MEDIA\", \"mediaType\": \"image\", \"src\": \"$f.jpg\"}]}")
+		run vr-render --template "$t" -o "$VR_DIR/$f.mp4"
+		[ "$status" -eq 0 ]
+	done
+	# turned a quarter clockwise: testsrc2's red left column is now on top
+	read -r r g b < <(t/frames.py pixel "$VR_DIR/turned.mp4" 0 10 25)
+	[ "$r" -gt 180 ] && [ "$g" -lt 80 ] && [ "$b" -lt 80 ]
+	# unturned, the picture lies across the middle and that pixel is black
+	read -r r g b < <(t/frames.py pixel "$VR_DIR/plain.mp4" 0 10 25)
+	[ "$r" -lt 40 ] && [ "$g" -lt 40 ] && [ "$b" -lt 40 ]
+}
+
 @test "vr-render --help prints its usage, and bad usage exits 64" {
 	run vr-render --help
 	[ "$status" -eq 0 ]

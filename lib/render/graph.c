@@ -619,6 +619,30 @@ locate(struct build *b, jv layer, char *path, size_t size)
 static int audio_chain(struct build *b, struct pad p, jv layer,
     const struct timing *tm);
 
+/* upright: turn a picture as its EXIF orientation (or a clip's display
+ * matrix) says, before anything else is done to it. */
+static int
+upright(struct build *b, struct pad *p, int orientation)
+{
+	static const char *const dir[] = { [5] = "cclock_flip", [6] = "clock",
+	    [7] = "clock_flip", [8] = "cclock" };
+
+	switch (orientation) {
+	case 2:
+		return then(b, p, fnew(b, "hflip", NULL));
+	case 3:
+		if (then(b, p, fnew(b, "hflip", NULL)) == -1)
+			return -1;
+		return then(b, p, fnew(b, "vflip", NULL));
+	case 4:
+		return then(b, p, fnew(b, "vflip", NULL));
+	case 5: case 6: case 7: case 8:
+		return then(b, p, fnew(b, "transpose", "dir", dir[orientation],
+		    NULL));
+	}
+	return 0;
+}
+
 /* picture: an image or a clip, fitted into its box and overlaid. */
 static int
 picture(struct build *b, struct pad *cur, jv layer, struct timing *tm,
@@ -633,7 +657,7 @@ picture(struct build *b, struct pad *cur, jv layer, struct timing *tm,
 	char path[4096], sw[32], sh[32], xs[4200], ys[4200], e[64], kx[2048],
 	    ky[2048], ks[2048];
 	double r, ox = 0, oy = 0;
-	int w, h, cw = 0, ch = 0;
+	int w, h, cw = 0, ch = 0, sw0, sh0;
 	bool animated;
 	struct source *s;
 	struct pad p;
@@ -650,19 +674,21 @@ picture(struct build *b, struct pad *cur, jv layer, struct timing *tm,
 	s->end_s = tm->end;
 	if (open_source(b, s) == -1)
 		return -1;
+	sw0 = s->orientation >= 5 ? s->height : s->width;
+	sh0 = s->orientation >= 5 ? s->width : s->height;
 	if (fit && strcmp(fit, "fill") == 0) {
 		w = (int)lrint(bw);
 		h = (int)lrint(bh);
 	} else if (fit && strcmp(fit, "cover") == 0) {
-		r = fmax(bw / s->width, bh / s->height);
-		w = (int)ceil(s->width * r);
-		h = (int)ceil(s->height * r);
+		r = fmax(bw / sw0, bh / sh0);
+		w = (int)ceil(sw0 * r);
+		h = (int)ceil(sh0 * r);
 		cw = (int)lrint(bw);
 		ch = (int)lrint(bh);
 	} else {   /* contain */
-		r = fmin(bw / s->width, bh / s->height);
-		w = (int)lrint(s->width * r);
-		h = (int)lrint(s->height * r);
+		r = fmin(bw / sw0, bh / sh0);
+		w = (int)lrint(sw0 * r);
+		h = (int)lrint(sh0 * r);
 		ox = (bw - w) / 2;
 		oy = (bh - h) / 2;
 	}
@@ -675,6 +701,8 @@ picture(struct build *b, struct pad *cur, jv layer, struct timing *tm,
 		if (then(b, &p, fnew(b, "fps", "fps", e, NULL)) == -1)
 			return -1;
 	}
+	if (upright(b, &p, s->orientation) == -1)
+		return -1;
 	snprintf(sw, sizeof sw, "%d", w);
 	snprintf(sh, sizeof sh, "%d", h);
 	if (then(b, &p, fnew(b, "scale", "w", sw, "h", sh, NULL)) == -1)

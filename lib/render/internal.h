@@ -42,7 +42,8 @@ struct source {
 	bool flushing;
 	bool done;
 	double last_s;           /* output time of the last frame pushed */
-	int width, height;
+	int width, height;       /* as decoded */
+	int orientation;         /* EXIF's 1..8: how to turn it upright */
 };
 
 int source_open(struct source *s, char *err, size_t err_size);

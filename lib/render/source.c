@@ -6,7 +6,10 @@
  * clips and sounds may loop until their layer ends.
  */
 #include <libavfilter/buffersrc.h>
+#include <libavutil/display.h>
 #include <libavutil/opt.h>
+#include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,6 +96,7 @@ source_open(struct source *s, char *err, size_t err_size)
 {
 	AVDictionary *opts = NULL;
 	const AVCodec *codec = NULL;
+	AVDictionaryEntry *e;
 	int ret;
 
 	s->pkt = av_packet_alloc();
@@ -136,10 +140,23 @@ source_open(struct source *s, char *err, size_t err_size)
 			    AVERROR(ENOMEM));
 		s->width = s->first->width;
 		s->height = s->first->height;
+		e = av_dict_get(s->first->metadata, "Orientation", NULL, 0);
+		if (e != NULL)
+			s->orientation = (int)strtol(e->value, NULL, 10);
 	} else if (s->type == AVMEDIA_TYPE_VIDEO) {
+		const uint8_t *m = av_stream_get_side_data(s->fmt->streams[s->stream],
+		    AV_PKT_DATA_DISPLAYMATRIX, NULL);
 		s->width = s->dec->width;
 		s->height = s->dec->height;
+		if (m != NULL) {
+			/* the turn a player makes, as an EXIF orientation */
+			double theta = -av_display_rotation_get((const int32_t *)m);
+			int turn = (int)lrint(theta / 90) & 3;
+			s->orientation = turn == 1 ? 6 : turn == 2 ? 3 : turn == 3 ? 8 : 1;
+		}
 	}
+	if (s->orientation < 1 || s->orientation > 8)
+		s->orientation = 1;
 	if (s->type == AVMEDIA_TYPE_VIDEO && (s->width <= 0 || s->height <= 0))
 		return fail(s, err, err_size, "no picture size in the",
 		    AVERROR_INVALIDDATA);
