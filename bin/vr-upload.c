@@ -185,7 +185,8 @@ on_progress(void *arg, jv state)
 {
 	struct task *t = arg;
 	jv u = upload_get(t->job, t->index);
-	bool first = parts_stored(state) == 0; /* the upload id: keep it at once */
+	/* the upload id and the first part are kept at once */
+	bool first = parts_stored(state) <= 1;
 
 	upload_set(t->job, t->index, jv_object_set(u, jv_string("multipart"), state));
 	if (first || mono_ms() - t->saved_ms >= PROGRESS_SAVE_MS) {
