@@ -268,14 +268,18 @@ probe() {
 	[ "$output" = uploading ]
 }
 
-@test "a job for another routing key is left in queued/" {
+@test "a job for another routing key is left in queued/ for a vr-render serving that key (-k)" {
 	other=$(queue basic '{}' '{}' '{"routingkey": "elsewhere"}')
 	id=$(render_to basic '{}')
 	run job_state "$id"
 	[ "$output" = done ]
 	run job_state "$other"
 	[ "$output" = queued ]
-	rm "$VR_SPOOL/queued/$other.json"
+	start_bg render-elsewhere vr-render -k elsewhere -k spare
+	wait_until 60 final "$other"
+	run job_state "$other"
+	[ "$output" = done ]
+	stop_bg render-elsewhere
 }
 
 worker_pid() {
