@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -85,6 +86,7 @@ main(int argc, char *argv[])
 	served = http_serve(STDIN_FILENO, STDOUT_FILENO, &limits, api_handle,
 	    api_http_error, &api);
 
+	free(api.known_auth);
 	spool_close(&api.sp);
 	conf_free();
 	return served < 0 ? EX_IOERR : 0;

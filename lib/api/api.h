@@ -27,6 +27,10 @@ struct api {
 	struct http_conn *c;        /* the request being answered */
 	struct http_request *req;
 	struct key key;             /* the caller, once api_auth said yes */
+	/* the Authorization header last accepted on this connection and its
+	 * key: keep-alive requests do not read the keys file again */
+	char *known_auth;
+	struct key known_key;
 };
 
 /* A failure to answer with: HTTP status, Plainly error code, message. */

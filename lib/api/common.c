@@ -153,8 +153,15 @@ api_auth(struct api *a)
 	    strlen(auth + 7) <= API_KEY_MAX) {
 		snprintf(api_key, sizeof api_key, "%s", auth + 7);
 	}
+	if (a->known_auth != NULL && strcmp(a->known_auth, auth) == 0) {
+		a->key = a->known_key;
+		return true;
+	}
 	switch (keys_lookup(conf.keys, api_key, &a->key)) {
 	case 1:
+		free(a->known_auth);
+		a->known_auth = strdup(auth);
+		a->known_key = a->key;
 		return true;
 	case 0:
 		api_error(a, 401, "UNAUTHORIZED", "unknown API key");
