@@ -16,12 +16,6 @@
 #include "log.h"
 #include "probe.h"
 
-/* Demuxers a client's file may be read with: plain containers and still
- * images. Left out on purpose: playlists and concatenation (hls, dash,
- * concat), which would open other files or URLs. */
-#define PROBE_FORMATS "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts," \
-	"flv,ogg,mp3,wav,flac,aac,aiff,image2,png_pipe,jpeg_pipe,webp_pipe," \
-	"bmp_pipe,tiff_pipe,gif,apng"
 /* Packets read while looking for one decodable frame. */
 #define PROBE_MAX_PACKETS 2000
 
@@ -71,6 +65,32 @@ duration_ms(const AVFormatContext *fmt, const AVStream *st)
 	return -1;
 }
 
+/* max_pixels: decoders refuse pictures larger than the limits allow, so a
+ * small file announcing a huge picture is not decoded into memory. */
+static void
+set_max_pixels(AVDictionary **opts)
+{
+	av_dict_set_int(opts, "max_pixels",
+	    (int64_t)conf.asset_max_width * conf.asset_max_height, 0);
+}
+
+static int
+find_stream_info(AVFormatContext *fmt)
+{
+	AVDictionary **opts = av_calloc(fmt->nb_streams, sizeof *opts);
+	int rc;
+
+	if (opts == NULL && fmt->nb_streams > 0)
+		return AVERROR(ENOMEM);
+	for (unsigned i = 0; i < fmt->nb_streams; i++)
+		set_max_pixels(&opts[i]);
+	rc = avformat_find_stream_info(fmt, opts);
+	for (unsigned i = 0; i < fmt->nb_streams; i++)
+		av_dict_free(&opts[i]);
+	av_free(opts);
+	return rc;
+}
+
 /* decode_one: read packets until one frame of stream idx decodes. */
 static int
 decode_one(AVFormatContext *fmt, int idx, char *err, size_t err_size)
@@ -80,6 +100,7 @@ decode_one(AVFormatContext *fmt, int idx, char *err, size_t err_size)
 	AVCodecContext *ctx = NULL;
 	AVPacket *pkt = av_packet_alloc();
 	AVFrame *frame = av_frame_alloc();
+	AVDictionary *dec_opts = NULL;
 	int rc = -1, got = 0, averr = 0;
 	char why[AV_ERROR_MAX_STRING_SIZE] = "no frame";
 
@@ -95,7 +116,8 @@ decode_one(AVFormatContext *fmt, int idx, char *err, size_t err_size)
 		goto out;
 	}
 	ctx->thread_count = 1;
-	if ((averr = avcodec_open2(ctx, dec, NULL)) < 0) {
+	set_max_pixels(&dec_opts);
+	if ((averr = avcodec_open2(ctx, dec, &dec_opts)) < 0) {
 		av_strerror(averr, why, sizeof why);
 		snprintf(err, err_size, "cannot open %s decoder: %s", dec->name,
 		    why);
@@ -120,6 +142,7 @@ decode_one(AVFormatContext *fmt, int idx, char *err, size_t err_size)
 	}
 	rc = 0;
 out:
+	av_dict_free(&dec_opts);
 	avcodec_free_context(&ctx);
 	av_frame_free(&frame);
 	av_packet_free(&pkt);
@@ -172,8 +195,10 @@ limits_check(const AVFormatContext *fmt, int idx, struct probe_info *info,
 		info->width = par->width;
 		info->height = par->height;
 		if (par->width <= 0 || par->height <= 0) {
-			snprintf(err, err_size, "unreadable %s: no picture size",
-			    info->format);
+			snprintf(err, err_size, "unreadable %s: no picture of at "
+			    "most asset_max_width x asset_max_height (%dx%d) "
+			    "decodes", info->format, conf.asset_max_width,
+			    conf.asset_max_height);
 			return -1;
 		}
 		if (par->width > conf.asset_max_width ||
@@ -225,7 +250,7 @@ probe_file(const char *path, const char *expected, struct probe_info *info,
 	}
 	snprintf(info->format, sizeof info->format, "%.*s",
 	    (int)strcspn(fmt->iformat->name, ","), fmt->iformat->name);
-	if ((averr = avformat_find_stream_info(fmt, NULL)) < 0) {
+	if ((averr = find_stream_info(fmt)) < 0) {
 		av_strerror(averr, why, sizeof why);
 		snprintf(err, err_size, "unreadable %s: %s", info->format, why);
 		goto out;

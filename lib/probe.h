@@ -13,6 +13,14 @@
 #include <stddef.h>
 
 #define PROBE_TIMEOUT_MS 10000
+/* Demuxers a client's file may be read with (libavformat's
+ * format_whitelist; use it wherever assets are opened, with
+ * protocol_whitelist "file"): plain containers and still images. Left out
+ * on purpose: playlists and concatenation (hls, dash, concat), which would
+ * open other files or URLs. */
+#define PROBE_FORMATS "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts," \
+	"flv,ogg,mp3,wav,flac,aac,aiff,image2,png_pipe,jpeg_pipe,webp_pipe," \
+	"bmp_pipe,tiff_pipe,gif,apng"
 
 struct probe_info {
 	char kind[8];        /* "image", "video" or "audio" */

@@ -38,6 +38,7 @@ setup_file() {
 	$ff -f lavfi -i color=red:s=64x48 -frames:v 1 "$m/pic.png"
 	cp "$m/pic.png" "$m/cached.png"
 	$ff -f lavfi -i color=blue:s=320x20 -frames:v 1 "$m/wide.png"
+	$ff -f lavfi -i color=gray:s=8000x8000 -frames:v 1 -pix_fmt gray "$m/huge.png"
 	$ff -f lavfi -i testsrc=s=64x48:d=1:r=10 -pix_fmt yuv420p "$m/clip.mp4"
 	$ff -f lavfi -i sine=d=1:sample_rate=8000 "$m/tone.wav"
 	$ff -f lavfi -i sine=d=6:sample_rate=8000 "$m/long.wav"
@@ -255,6 +256,8 @@ names() { # DIR... → the job files in them, sorted (oldest first)
 	[[ $output == "invalid WORKER_IMPORT_ASSET_FAILED: layer picture: "*"junk.png: "* ]]
 	run error_of "$(image "$ASSET_URL/wide.png")"
 	[[ $output == *"wide.png: 320x20 is larger than asset_max_width x asset_max_height (256x256)" ]]
+	run error_of "$(image "$ASSET_URL/huge.png")"   # 86 KB announcing 8000x8000
+	[[ $output == *"huge.png: unreadable png_pipe: no picture of at most asset_max_width x asset_max_height (256x256) decodes" ]]
 	run error_of "$(jq -nc --arg a "$ASSET_URL" '{parameters: {image: "\($a)/pic.png", music: "\($a)/long.wav"}}')"
 	[[ $output == *"long.wav: 6.0 s long, over asset_max_duration (5.0 s)" ]]
 }
