@@ -315,15 +315,19 @@ task_calls(struct job *j)
 	}
 }
 
-/* job_finish: every task has ended: notify, then move to done/. */
+/* job_finish: every task has ended: notify, then move to done/. Inline
+ * secrets have served their purpose: the final job keeps "***" in their
+ * place, so nothing read from done/ (API answers, webhook payloads built
+ * by vr-notify) can show them. */
 static void
 job_finish(struct job *j)
 {
+	jv final = upload_redact_job(jv_copy(j->doc));
+
 	task_calls(j);
-	if (notify_job(&D.sp, upload_redact_job(jv_copy(j->doc))) != 0)
+	if (notify_job(&D.sp, jv_copy(final)) != 0)
 		log_warnx("%s: webhook notification not dropped", j->id);
-	if (spool_move(&D.sp, j->id, SD_UPLOADING, SD_DONE, jv_copy(j->doc),
-	    "vr-upload") != 0)
+	if (spool_move(&D.sp, j->id, SD_UPLOADING, SD_DONE, final, "vr-upload") != 0)
 		log_warn("%s: cannot move to done/", j->id);
 	else
 		log_info("%s: done", j->id);

@@ -230,6 +230,10 @@ upload_field() { jq -r ".uploads[${3:-0}].$2" "$VR_SPOOL/done/$1.json"; }
 	hook=$(jq -c --arg p "/hook/$id" 'select(.path == $p) | .body | fromjson' "$RECEIVER_LOG")
 	echo "$hook" | jq -e '.state == "DONE" and (.uploads | length) == 2
 		and ([.uploads[].status] == ["SUCCESS", "SUCCESS"])' > /dev/null
+	# the inline secret reached the receiving server, and nothing else
+	[[ "$hook" != *hush-hush* ]]
+	run grep -c hush-hush "$VR_SPOOL/done/$id.json" "$VR_DIR/upload.log"
+	[[ "$output" != *:[1-9]* ]]
 	# the hook came after both uploads had ended
 	t_put=$(echo "$put" | jq .t)
 	t_hook=$(jq --arg p "/hook/$id" 'select(.path == $p) | .t' "$RECEIVER_LOG")
