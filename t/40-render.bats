@@ -354,3 +354,26 @@ progressed() {
 	conf_set render_rlimit_cpu 1h
 	start_bg render vr-render -j 2
 }
+
+@test "a template changed on disk is used by the next render without a restart" {
+	mkdir -p "$VR_DIR/own/cache"
+	tpl() {
+		printf '{"duration": 0.5, "fps": 10, "resolution": {"width": 32, "height": 32}, "layers": [{"layerName": "bg", "layerType": "SOLID", "color": "%s"}]}' "$1" \
+			> "$VR_DIR/own/cache/t.json.new"
+		mv "$VR_DIR/own/cache/t.json.new" "$VR_DIR/own/cache/t.json"
+	}
+	tpl "#ff0000"
+	stop_bg render
+	conf_set templates "$VR_DIR/own"
+	start_bg render vr-render
+	one=$(render_to t '{}' '{}' '{"projectId": "cache"}')
+	tpl "#0000ff"
+	two=$(render_to t '{}' '{}' '{"projectId": "cache"}')
+	read -r r g b < <(t/frames.py pixel "$(video "$one")" 0 16 16)
+	[ "$r" -gt 220 ] && [ "$b" -lt 30 ]
+	read -r r g b < <(t/frames.py pixel "$(video "$two")" 0 16 16)
+	[ "$b" -gt 220 ] && [ "$r" -lt 30 ]
+	stop_bg render
+	conf_set templates templates
+	start_bg render vr-render -j 2
+}
