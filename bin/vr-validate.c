@@ -96,7 +96,7 @@ field(jv job, const char *key)
 	return jv_null();
 }
 
-
+/* invalid: the job with error {code, message}; the verdict is INVALID. */
 static jv
 invalid(jv job, enum verdict *v, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -139,18 +139,24 @@ template_names(jv job)
 	return names;
 }
 
+/* template_get: the template, or NULL with *broken set when it exists but
+ * does not load (the sysadmin's to fix: logged). */
 static struct tmpl *
-template_get(const char *project, const char *name, char *err, size_t size)
+template_get(const char *project, const char *name, bool *broken, char *err,
+    size_t size)
 {
 	struct tmpl *t = tmpl_cache_get(conf.templates, project, name, err, size);
 	char path[PATH_MAX];
 
+	*broken = false;
 	if (t != NULL || !name_valid(project) || !name_valid(name))
 		return t;
 	snprintf(path, sizeof path, "%s/%s/%s.json", conf.templates, project,
 	    name);
-	if (access(path, F_OK) == 0)
+	if (access(path, F_OK) == 0) {
 		log_warnx("template %s/%s: %s", project, name, err);
+		*broken = true;
+	}
 	return NULL;
 }
 
@@ -159,26 +165,37 @@ template_get(const char *project, const char *name, char *err, size_t size)
 static jv
 check_templates(jv job, enum verdict *v, jv *media)
 {
-	const char *project = job_str(job, "projectId");
+	jv project_v = field(job, "projectId");
+	const char *project = jv_get_kind(project_v) == JV_KIND_STRING ?
+	    jv_string_value(project_v) : NULL;
 	jv names = template_names(job), params;
 	char err[ERR_MAX];
 	int n = jv_array_length(jv_copy(names));
+	bool broken;
 
 	if (project == NULL || n == 0) {
 		jv_free(names);
-		return invalid(job, v, "PROJECT_TEMPLATE_DOES_NOT_EXIST",
+		job = invalid(job, v, "PROJECT_TEMPLATE_DOES_NOT_EXIST",
 		    "the render names no %s", project == NULL ? "projectId" :
 		    "templateId");
+		jv_free(project_v);
+		return job;
 	}
 	params = field(job, "parameters");
 	for (int i = 0; i < n && *v == V_OK; i++) {
 		jv name = jv_array_get(jv_copy(names), i);
-		struct tmpl *t = template_get(project, jv_string_value(name), err,
-		    sizeof err);
+		struct tmpl *t = template_get(project, jv_string_value(name),
+		    &broken, err, sizeof err);
 		if (t == NULL) {
-			job = invalid(job, v, "PROJECT_TEMPLATE_DOES_NOT_EXIST",
-			    "project %s has no template %s", project,
-			    jv_string_value(name));
+			if (broken)
+				job = invalid(job, v, "RENDER_INVALID", "template "
+				    "%s/%s cannot be used: %s", project,
+				    jv_string_value(name), err);
+			else
+				job = invalid(job, v,
+				    "PROJECT_TEMPLATE_DOES_NOT_EXIST",
+				    "project %s has no template %s", project,
+				    jv_string_value(name));
 			jv_free(name);
 			break;
 		}
@@ -208,6 +225,7 @@ check_templates(jv job, enum verdict *v, jv *media)
 	}
 	jv_free(params);
 	jv_free(names);
+	jv_free(project_v);
 	return job;
 }
 
@@ -303,11 +321,12 @@ check_uploads(jv job, enum verdict *v)
 static jv
 check_static(jv job, enum verdict *v, jv *media)
 {
-	const char *routing = job_str(job, "routingkey");
+	const char *routing;
 
 	*v = V_OK;
 	job = jv_object_delete(job, jv_string("error"));
 	job = jv_object_set(job, jv_string("assets"), jv_object());
+	routing = job_str(job, "routingkey");
 	if (jv_object_has(jv_copy(job), jv_string("routingkey")) &&
 	    (routing == NULL || !conf_list_has(&conf.routing_keys, routing)))
 		job = invalid(job, v, "RENDER_INVALID", "routing key %s is not "

@@ -151,11 +151,15 @@ names() { # DIR... → the job files in them, sorted (oldest first)
 	[[ $output == "invalid RENDER_INPUT_SOLID_COLOR_NOT_VALID: layer bg: color: "* ]]
 }
 
-@test "an unknown template is invalid with PROJECT_TEMPLATE_DOES_NOT_EXIST" {
+@test "an unknown template is invalid with PROJECT_TEMPLATE_DOES_NOT_EXIST, a broken one says why" {
 	run error_of '{"templateId": "nosuch"}'
 	[ "$output" = "invalid PROJECT_TEMPLATE_DOES_NOT_EXIST: project vt has no template nosuch" ]
 	run error_of '{"projectId": "../etc", "templateId": "passwd"}'
 	[[ $output == "invalid PROJECT_TEMPLATE_DOES_NOT_EXIST: "* ]]
+	echo '{ "layers": [' > "$VR_DIR/tmpl/vt/broken.json"
+	run error_of '{"templateId": "broken"}'
+	[[ $output == "invalid RENDER_INVALID: template vt/broken cannot be used: "*"not JSON"* ]]
+	grep -q "template vt/broken: " "$VR_DIR/validate.log"
 }
 
 @test "an invalid job whose webhook asks for it gets its notification dropped in outbox/" {
