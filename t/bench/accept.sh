@@ -121,7 +121,8 @@ int main(void) { return 0; }
 C
 hyperfine -N -w 50 -r "${BENCH_RUNS:-500}" --export-json "$dir/hf.json" \
 	"sh -c 'exec bin/vr-accept < $dir/get.req > /dev/null'" \
-	"sh -c 'exec $out/empty < $dir/get.req > /dev/null'" > /dev/null 2>&1 || true
+	"sh -c 'exec $out/empty < $dir/get.req > /dev/null'" > "$dir/hf.log" 2>&1 ||
+	{ echo "hyperfine failed:"; tail -n 3 "$dir/hf.log"; exit 0; }
 python3 - "$dir/hf.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
