@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -843,6 +844,10 @@ daemon_open(struct daemon *d)
 		fatalx(EX_CANTCREAT, "cannot open the spool %s", conf.spool);
 	if (assetdir_spool(&d->ad, &d->sp) == -1)
 		fatalx(EX_SOFTWARE, "spool path too long");
+	/* One validator per spool, or two would share out the same quota. */
+	if (flock(d->sp.fd[SD_PENDING], LOCK_EX | LOCK_NB) == -1)
+		fatal(errno == EWOULDBLOCK ? EX_TEMPFAIL : EX_OSERR,
+		    "%s/pending: another vr-validate holds it", conf.spool);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);

@@ -125,6 +125,12 @@ names() { # DIR... → the job files in them, sorted (oldest first)
 	[ "$status" -eq 64 ]
 }
 
+@test "a second vr-validate on the same spool refuses to start" {
+	run vr-validate
+	[ "$status" -eq 75 ]
+	[[ $output == "vr-validate: $VR_SPOOL/pending: another vr-validate holds it: "* ]]
+}
+
 @test "a valid job is queued with its assets fetched, content-addressed, and its parametrizationResults" {
 	validate "$(jq -nc --arg a "$ASSET_URL" '{parameters: {image: "\($a)/pic.png",
 		clip: "\($a)/clip.mp4", music: "\($a)/tone.wav", name: "Bob"}}')"
