@@ -174,10 +174,11 @@ struct timing {
 	jv keyframes;            /* borrowed array or null */
 };
 
-/* kf_expr: a property's keyframes as a piecewise linear expression of
- * var (seconds since the layer's start + start); dflt when none. */
+/* kf_expr: a property's keyframes (times from the layer's start), each
+ * value times scale plus add, as a piecewise linear expression of var (the
+ * output time) into out. False when the layer has none for it. */
 static bool
-kf_expr(struct build *b, const struct timing *tm, const char *prop,
+kf_expr(const struct timing *tm, const char *prop,
     double scale, double add, const char *var, char *out, size_t size)
 {
 	double t[32], v[32];
@@ -195,7 +196,6 @@ kf_expr(struct build *b, const struct timing *tm, const char *prop,
 		jv_free(kf);
 		(void)i;
 	}
-	(void)b;
 	if (n == 0)
 		return false;
 	len = (size_t)snprintf(out, size, "(if(lt(%s,%.6g),%.6g,", var, t[0],
@@ -220,7 +220,7 @@ kf_expr(struct build *b, const struct timing *tm, const char *prop,
 
 /* alpha_expr: opacity × fades × opacity keyframes, of var; false if 1. */
 static bool
-alpha_expr(struct build *b, const struct timing *tm, const char *var,
+alpha_expr(const struct timing *tm, const char *var,
     char *out, size_t size)
 {
 	char kf[2048];
@@ -242,7 +242,7 @@ alpha_expr(struct build *b, const struct timing *tm, const char *var,
 		    "clip((%.6g-%s)/%.6g,0,1)*", tm->end, var, tm->fade_out);
 		any = true;
 	}
-	if (kf_expr(b, tm, "opacity", 1, 0, var, kf, sizeof kf)) {
+	if (kf_expr(tm, "opacity", 1, 0, var, kf, sizeof kf)) {
 		len += (size_t)snprintf(out + len, size - len, "clip(%s,0,1)*", kf);
 		any = true;
 	}
@@ -380,7 +380,7 @@ draw_text(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 		strcpy(copy, text);
 	}
 	tm->keyframes = jv_object_get(jv_copy(layer), jv_string("keyframes"));
-	alpha_expr(b, tm, "t", alpha, sizeof alpha);
+	alpha_expr(tm, "t", alpha, sizeof alpha);
 	enable_expr(b, tm, enable, sizeof enable);
 	snprintf(sz, sizeof sz, "%.6g", size);
 	snprintf(border, sizeof border, "%d", (int)lrint(num(layer,
@@ -398,9 +398,9 @@ draw_text(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 			line = nl ? nl + 1 : NULL;
 			continue;
 		}
-		if (!kf_expr(b, tm, "x", k, 0, "t", xk, sizeof xk))
+		if (!kf_expr(tm, "x", k, 0, "t", xk, sizeof xk))
 			snprintf(xk, sizeof xk, "%.6g", x);
-		if (!kf_expr(b, tm, "y", k, 0, "t", yk, sizeof yk))
+		if (!kf_expr(tm, "y", k, 0, "t", yk, sizeof yk))
 			snprintf(yk, sizeof yk, "%.6g", y);
 		if (align && strcmp(align, "center") == 0)
 			xpos = "%s+(%.6g-text_w)/2";
@@ -430,7 +430,7 @@ draw_text(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 	return rc;
 }
 
-/* overlay_layer: overlay chain `layer_out` (frames already at output
+/* overlay_at: overlay chain `layer_out` (frames already at output
  * times) on cur at x, y expressions. */
 static int
 overlay_at(struct build *b, struct pad *cur, struct pad layer_out,
@@ -467,7 +467,7 @@ fades(struct build *b, struct pad *p, const struct timing *tm)
 		    "duration", du, "alpha", "1", NULL)) == -1)
 			return -1;
 	}
-	if (kf_expr(b, tm, "opacity", 1, 0, "T", kf, sizeof kf)) {
+	if (kf_expr(tm, "opacity", 1, 0, "T", kf, sizeof kf)) {
 		snprintf(a, sizeof a, "alpha(X,Y)*clip(%s,0,1)", kf);
 		if (then(b, p, fnew(b, "geq", "lum", "lum(X,Y)", "cb", "cb(X,Y)",
 		    "cr", "cr(X,Y)", "a", a, NULL)) == -1)
@@ -563,9 +563,9 @@ solid(struct build *b, struct pad *cur, jv layer, struct timing *tm)
 		jv_free(tm->keyframes);
 		return -1;
 	}
-	if (!kf_expr(b, tm, "x", k, 0, "t", xs, sizeof xs))
+	if (!kf_expr(tm, "x", k, 0, "t", xs, sizeof xs))
 		snprintf(xs, sizeof xs, "%d", x);
-	if (!kf_expr(b, tm, "y", k, 0, "t", ys, sizeof ys))
+	if (!kf_expr(tm, "y", k, 0, "t", ys, sizeof ys))
 		snprintf(ys, sizeof ys, "%d", y);
 	jv_free(tm->keyframes);
 	return overlay_at(b, cur, p, xs, ys, animated);
@@ -749,7 +749,7 @@ picture(struct build *b, struct pad *cur, jv layer, struct timing *tm,
 	}
 	tm->keyframes = jv_object_get(jv_copy(layer), jv_string("keyframes"));
 	animated = jv_get_kind(tm->keyframes) == JV_KIND_ARRAY;
-	if (kf_expr(b, tm, "scale", 1, 0, "t", ks, sizeof ks)) {
+	if (kf_expr(tm, "scale", 1, 0, "t", ks, sizeof ks)) {
 		char we[2100], he[2100];
 		snprintf(we, sizeof we, "max(2,%d*%s)", w, ks);
 		snprintf(he, sizeof he, "max(2,%d*%s)", h, ks);
@@ -763,9 +763,9 @@ picture(struct build *b, struct pad *cur, jv layer, struct timing *tm,
 		jv_free(tm->keyframes);
 		return -1;
 	}
-	if (!kf_expr(b, tm, "x", k, 0, "t", kx, sizeof kx))
+	if (!kf_expr(tm, "x", k, 0, "t", kx, sizeof kx))
 		snprintf(kx, sizeof kx, "%.6g", bx);
-	if (!kf_expr(b, tm, "y", k, 0, "t", ky, sizeof ky))
+	if (!kf_expr(tm, "y", k, 0, "t", ky, sizeof ky))
 		snprintf(ky, sizeof ky, "%.6g", by);
 	jv_free(tm->keyframes);
 	/* centred in the box: scale keyframes grow from the middle */
