@@ -82,7 +82,8 @@ struct hasher {
 	pthread_cond_t cond;
 	int fd, nparts;
 	off_t size, part_size;
-	int done;                  /* parts [0, done) are hashed */
+	int done;                  /* parts [0, done) are hashed (or skipped) */
+	char *skip;                /* parts already stored: not hashed */
 	int error;                 /* errno of a failed read, or 0 */
 	bool stop;
 	char (*sha)[SHA256_HEX_LEN + 1];
@@ -97,8 +98,9 @@ hasher_run(void *arg)
 		off_t offset = (off_t)i * h->part_size;
 		off_t length = h->size - offset < h->part_size ? h->size - offset :
 		    h->part_size;
-		char sha[SHA256_HEX_LEN + 1];
-		int rc = s3_sha256_fd(h->fd, offset, length, sha), saved = errno;
+		char sha[SHA256_HEX_LEN + 1] = "";
+		int rc = h->skip[i] ? 0 : s3_sha256_fd(h->fd, offset, length, sha);
+		int saved = errno;
 		bool stop;
 
 		pthread_mutex_lock(&h->lock);
@@ -117,15 +119,20 @@ hasher_run(void *arg)
 	return NULL;
 }
 
+/* hasher_start: hash the parts of fd not marked in skip (copied). */
 static struct hasher *
-hasher_start(int fd, off_t size, off_t part_size, int nparts)
+hasher_start(int fd, off_t size, off_t part_size, int nparts, const char *skip)
 {
 	struct hasher *h = calloc(1, sizeof *h);
 
-	if (h == NULL || (h->sha = calloc((size_t)nparts, sizeof *h->sha)) == NULL) {
+	if (h == NULL || (h->sha = calloc((size_t)nparts, sizeof *h->sha)) == NULL ||
+	    (h->skip = malloc((size_t)nparts)) == NULL) {
+		if (h != NULL)
+			free(h->sha);
 		free(h);
 		return NULL;
 	}
+	memcpy(h->skip, skip, (size_t)nparts);
 	h->fd = fd;
 	h->size = size;
 	h->part_size = part_size;
@@ -135,6 +142,7 @@ hasher_start(int fd, off_t size, off_t part_size, int nparts)
 	if (pthread_create(&h->thread, NULL, hasher_run, h) != 0) {
 		pthread_mutex_destroy(&h->lock);
 		pthread_cond_destroy(&h->cond);
+		free(h->skip);
 		free(h->sha);
 		free(h);
 		return NULL;
@@ -171,6 +179,7 @@ hasher_free(struct hasher *h)
 	pthread_join(h->thread, NULL);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);
+	free(h->skip);
 	free(h->sha);
 	free(h);
 }
@@ -920,7 +929,12 @@ multipart_setup(struct delivery *d)
 		d->state = jv_null();
 	}
 	jv_free(parts);
-	if ((d->hasher = hasher_start(d->fd, d->size, d->part_size, d->nparts)) == NULL)
+	/* part_busy doubles as the list of stored parts the hasher skips */
+	for (int i = 0; have_upload_id(d) && i < d->nparts; i++)
+		d->part_busy[i] = part_stored(d, i);
+	d->hasher = hasher_start(d->fd, d->size, d->part_size, d->nparts, d->part_busy);
+	memset(d->part_busy, 0, (size_t)d->nparts);
+	if (d->hasher == NULL)
 		return -1;
 	if (have_upload_id(d))
 		return 0;
