@@ -8,11 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "conf.h"
 #include "id.h"
-#include "log.h"
 #include "upload.h"
 
 #define PROFILE_MAX_SIZE 65536
