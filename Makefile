@@ -88,7 +88,8 @@ bin/vr-keygen: bin/vr-keygen.o lib/keys.o $(CORE_OBJ)
 
 # --- vr-accept: one HTTP connection on stdin/stdout (both APIs, outputs)
 ACCEPT_OBJ = lib/http.o lib/keys.o lib/api/route.o lib/api/common.o \
-	lib/api/submit.o lib/api/plainly.o lib/api/files.o lib/api/fx.o \
+	lib/api/submit.o lib/api/plainly.o lib/api/plainly-request.o \
+	lib/api/projects.o lib/api/files.o lib/api/fx.o \
 	lib/api/fx-serve.o
 bin/vr-accept: bin/vr-accept.o $(ACCEPT_OBJ) $(CORE_OBJ) lib/notify.o lib/sign.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_HTTP) $(LIBS_CRYPTO)

@@ -73,6 +73,15 @@ extern const enum sdir api_state_dirs[];
 extern const int api_state_ndirs;
 /* api_has_object: is value's key an object? (borrows value) */
 bool api_has_object(jv value, const char *key);
+/* api_new_job: the job every create starts from: id, org, api ("plainly",
+ * "fx"), createdDate, attempts, progress, history. Invalid with f filled
+ * when no id could be made. */
+jv api_new_job(const char *org, const char *api, struct api_fail *f);
+/* api_copy_field: job with from's key (borrowed) when it is there and not
+ * null. Consumes job. */
+jv api_copy_field(jv job, jv from, const char *key);
+/* api_one_of: is s one of the NULL-terminated values? */
+bool api_one_of(const char *s, const char *const *values);
 /* api_id_ms: the creation time (ms) a UUIDv7 id carries. */
 int64_t api_id_ms(const char *id);
 
@@ -87,11 +96,17 @@ int64_t api_id_ms(const char *id);
 jv api_submit(struct api *a, jv job, const char *idempotency_key,
     enum sdir *dir, struct api_fail *f);
 
-/* plainly.c */
+/* plainly.c: the renders endpoints, /me, /webhook-test */
 void plainly_route(struct api *a, char *seg[], int nseg);
-/* plainly_render_job: a new job from a POST /renders body (consumed) for
- * the caller key, or an invalid with f filled (400 for every fault). */
+/* plainly-request.c: a new job from a POST /renders body (consumed) for
+ * the caller key, checked against Plainly's schema, or an invalid with f
+ * filled (400 for every fault, 404 for a project that cannot exist). */
 jv plainly_render_job(jv body, const struct key *key, struct api_fail *f);
+/* projects.c: /projects… from conf.templates */
+void projects_route(struct api *a, char *seg[], int nseg);
+/* projects_default_template: the template a render of project gets when it
+ * names none: project.json's defaultTemplateId, else the first by name. */
+bool projects_default_template(const char *project, char *out, size_t size);
 
 /* files.c: /files/ID/NAME?expires=&sig= and /public/ID/TOKEN */
 void files_route(struct api *a, char *seg[], int nseg);

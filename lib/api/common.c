@@ -225,6 +225,44 @@ api_job(struct api *a, const char *id, enum sdir *dir)
 	return jv_invalid_with_msg(jv_string("no such render"));
 }
 
+jv
+api_new_job(const char *org, const char *api, struct api_fail *f)
+{
+	char id[ID_LEN + 1], now[ISO8601_LEN + 1];
+
+	if (id_new(id) == -1) {
+		api_fail_set(f, 500, "INTERNAL_ERROR", "no randomness for an id");
+		return jv_invalid();
+	}
+	iso8601(now_ms(), now);
+	return JV_OBJECT(jv_string("id"), jv_string(id),
+	    jv_string("org"), jv_string(org), jv_string("api"), jv_string(api),
+	    jv_string("createdDate"), jv_string(now),
+	    jv_string("attempts"), jv_number(0),
+	    jv_string("progress"), jv_number(0),
+	    jv_string("history"), jv_array());
+}
+
+jv
+api_copy_field(jv job, jv from, const char *key)
+{
+	jv value = jv_object_get(jv_copy(from), jv_string(key));
+
+	if (jv_is_valid(value) && jv_get_kind(value) != JV_KIND_NULL)
+		return jv_object_set(job, jv_string(key), value);
+	jv_free(value);
+	return job;
+}
+
+bool
+api_one_of(const char *s, const char *const *values)
+{
+	for (; *values != NULL; values++)
+		if (strcmp(s, *values) == 0)
+			return true;
+	return false;
+}
+
 int64_t
 api_id_ms(const char *id)
 {

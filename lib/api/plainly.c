@@ -1,10 +1,9 @@
 /*
  * api/plainly.c — the Plainly-style API under /api/v2 (doc/api.md): the
- * renders endpoints, the organisation, and projects and templates read from
- * conf.templates. Requests are checked field by field against Plainly's
- * schemas; a render is created by api_submit.
+ * renders endpoints, the organisation, the webhook test, and the routing
+ * of its paths (projects in projects.c; a create's body is checked by
+ * plainly-request.c and submitted by submit.c).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
@@ -28,420 +27,6 @@
 #define PAGE_SIZE_MAX 1000
 #define CANCEL_WAIT_MS 5000
 #define IDEMPOTENCY_KEY_MAX 255
-
-#define K(kind) (1u << (kind))
-#define K_STR K(JV_KIND_STRING)
-#define K_BOOL (K(JV_KIND_TRUE) | K(JV_KIND_FALSE))
-#define K_NUM K(JV_KIND_NUMBER)
-#define K_OBJ K(JV_KIND_OBJECT)
-#define K_ARR K(JV_KIND_ARRAY)
-#define K_NULL K(JV_KIND_NULL)
-
-/* One field of a request schema: its name, the JSON kinds allowed, and for
- * strings the values allowed (NULL: any). */
-struct field {
-	const char *name;
-	unsigned kinds;
-	const char *const *values;
-};
-
-static const char *const output_modules[] = {
-	"H_264", "H_264_HIGH_BIT_RATE", "HQ", "HQ_ALPHA", NULL };
-static const char *const settings_templates[] = {
-	"BEST_SETTINGS", "DRAFT", NULL };
-static const char *const post_encodings[] = {
-	"default", "none", "custom", "smallest", "captions", "scale", NULL };
-static const char *const encoding_formats[] = {
-	"MP4", "GIF", "OGG", "WEBM", "MOV", "MP4_H265", "MXF", NULL };
-static const char *const thumbnail_formats[] = { "PNG", "JPG", NULL };
-
-static const struct field render_fields[] = {
-	{ "projectId", K_STR, NULL },
-	{ "templateId", K_STR | K_NULL, NULL },
-	{ "parameters", K_OBJ | K_NULL, NULL },
-	{ "attributes", K_OBJ | K_NULL, NULL },
-	{ "options", K_OBJ | K_NULL, NULL },
-	{ "outputFormat", K_OBJ | K_NULL, NULL },
-	{ "webhook", K_OBJ | K_NULL, NULL },
-	{ NULL, 0, NULL },
-};
-static const struct field options_fields[] = {
-	{ "captions", K_OBJ | K_NULL, NULL },
-	{ "integrations", K_OBJ | K_NULL, NULL },
-	{ "projectFiles", K_OBJ | K_NULL, NULL },
-	{ "thumbnails", K_OBJ | K_NULL, NULL },
-	{ "watermark", K_OBJ | K_NULL, NULL },
-	{ NULL, 0, NULL },
-};
-static const struct field thumbnails_fields[] = {
-	{ "atSeconds", K_ARR | K_NULL, NULL },
-	{ "format", K_STR | K_NULL, thumbnail_formats },
-	{ "frequencySeconds", K_NUM | K_NULL, NULL },
-	{ "fromEncodedVideo", K_BOOL | K_NULL, NULL },
-	{ NULL, 0, NULL },
-};
-static const struct field output_format_fields[] = {
-	{ "attachment", K_BOOL | K_NULL, NULL },
-	{ "attachmentFileName", K_STR | K_NULL, NULL },
-	{ "outputModule", K_STR | K_NULL, output_modules },
-	{ "postEncoding", K_OBJ | K_NULL, NULL },
-	{ "settingsTemplate", K_STR | K_NULL, settings_templates },
-	{ NULL, 0, NULL },
-};
-static const struct field post_encoding_fields[] = {
-	{ "type", K_STR, post_encodings },
-	{ "encodingFormat", K_STR | K_NULL, encoding_formats },
-	{ "encodingParamsLine", K_STR | K_NULL, NULL },
-	{ "scalingPercentage", K_NUM | K_NULL, NULL },
-	{ "baseEncoding", K_OBJ | K_NULL, NULL },
-	{ "captionsPosition", K_STR | K_NULL, NULL },
-	{ "captionsStyle", K_STR | K_NULL, NULL },
-	{ "srtFileUrl", K_STR | K_NULL, NULL },
-	{ NULL, 0, NULL },
-};
-static const struct field webhook_fields[] = {
-	{ "url", K_STR, NULL },
-	{ "passthrough", K_STR | K_NULL, NULL },
-	{ "onFailure", K_BOOL | K_NULL, NULL },
-	{ "onInvalid", K_BOOL | K_NULL, NULL },
-	{ NULL, 0, NULL },
-};
-
-static const char *
-kinds_text(unsigned kinds)
-{
-	kinds &= ~K_NULL;
-	if (kinds == K_STR) return "a string";
-	if (kinds == K_BOOL) return "a boolean";
-	if (kinds == K_NUM) return "a number";
-	if (kinds == K_OBJ) return "an object";
-	if (kinds == K_ARR) return "an array";
-	return "of another type";
-}
-
-static bool
-one_of(const char *s, const char *const *values)
-{
-	for (; *values != NULL; values++)
-		if (strcmp(s, *values) == 0)
-			return true;
-	return false;
-}
-
-/* check_object: every key of obj (borrowed) is a known field of the kind
- * it must be; where names obj in messages ("options"). */
-static bool
-check_object(jv obj, const char *where, const struct field *fields,
-    struct api_fail *f)
-{
-	bool ok = true;
-	int i;
-
-	/* jv_object_foreach borrows obj (and evaluates it repeatedly) */
-	jv_object_foreach(obj, key, value) {
-		const struct field *fd = NULL;
-		const char *name = jv_string_value(key);
-		jv_kind kind = jv_get_kind(value);
-
-		for (i = 0; ok && fields[i].name != NULL; i++)
-			if (strcmp(fields[i].name, name) == 0)
-				fd = &fields[i];
-		if (!ok) {
-			/* already failed: just release the rest */
-		} else if (fd == NULL) {
-			api_fail_set(f, 400, "REQUEST_UNKNOWN_FIELD",
-			    "unknown field %s%s%.64s", where, *where ? "." : "",
-			    name);
-			ok = false;
-		} else if (!(fd->kinds & K(kind))) {
-			api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
-			    "%s%s%s must be %s", where, *where ? "." : "", name,
-			    kinds_text(fd->kinds));
-			ok = false;
-		} else if (fd->values != NULL && kind == JV_KIND_STRING &&
-		    !one_of(jv_string_value(value), fd->values)) {
-			api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
-			    "%s%s%s: %.64s is not one of the values allowed",
-			    where, *where ? "." : "", name,
-			    jv_string_value(value));
-			ok = false;
-		}
-		jv_free(key);
-		jv_free(value);
-	}
-	for (i = 0; ok && fields[i].name != NULL; i++) {
-		jv value;
-
-		if (fields[i].kinds & K_NULL)
-			continue;
-		value = jv_object_get(jv_copy(obj), jv_string(fields[i].name));
-		if (!jv_is_valid(value)) {
-			api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
-			    "%s%s%s is required", where, *where ? "." : "",
-			    fields[i].name);
-			ok = false;
-		}
-		jv_free(value);
-	}
-	return ok;
-}
-
-/* get: obj's key when it is an object (borrows obj), else invalid. */
-static jv
-get_object(jv obj, const char *key)
-{
-	jv value = jv_object_get(jv_copy(obj), jv_string(key));
-
-	if (jv_get_kind(value) == JV_KIND_OBJECT)
-		return value;
-	jv_free(value);
-	return jv_invalid();
-}
-
-static bool
-check_nested(jv body, const char *key, const struct field *fields,
-    struct api_fail *f)
-{
-	jv obj = get_object(body, key);
-	bool ok = !jv_is_valid(obj) || check_object(obj, key, fields, f);
-
-	jv_free(obj);
-	return ok;
-}
-
-static bool
-keys_without_dots(jv body, const char *key, struct api_fail *f)
-{
-	jv obj = get_object(body, key);
-	bool ok = true;
-
-	if (!jv_is_valid(obj))
-		return true;
-	jv_object_foreach(obj, name, value) {
-		if (ok && strchr(jv_string_value(name), '.') != NULL) {
-			api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
-			    "%s: keys must not contain dots: %.64s", key,
-			    jv_string_value(name));
-			ok = false;
-		}
-		jv_free(name);
-		jv_free(value);
-	}
-	jv_free(obj);
-	return ok;
-}
-
-/* output_ext: the output's extension from outputFormat.postEncoding. */
-static const char *
-output_ext(jv body, struct api_fail *f)
-{
-	jv format = get_object(body, "outputFormat"), post;
-	const char *ext = "mp4", *encoding;
-
-	if (!jv_is_valid(format))
-		return ext;
-	post = get_object(format, "postEncoding");
-	jv_free(format);
-	if (!jv_is_valid(post))
-		return ext;
-	if (!check_object(post, "outputFormat.postEncoding",
-	    post_encoding_fields, f)) {
-		jv_free(post);
-		return NULL;
-	}
-	encoding = job_str(post, "encodingFormat");
-	if (encoding != NULL && strcmp(encoding, "WEBM") == 0)
-		ext = "webm";
-	else if (encoding != NULL && strcmp(encoding, "GIF") == 0)
-		ext = "gif";
-	else if (encoding != NULL && strcmp(encoding, "MP4") != 0) {
-		api_fail_set(f, 400, "RENDER_OUTPUT_FORMAT_NOT_SUPPORTED",
-		    "outputFormat.postEncoding.encodingFormat %s is not "
-		    "supported: MP4, WEBM or GIF", encoding);
-		ext = NULL;
-	}
-	jv_free(post);
-	return ext;
-}
-
-static bool
-check_webhook(jv body, struct api_fail *f)
-{
-	jv webhook = get_object(body, "webhook");
-	const char *url;
-	bool ok = true;
-
-	if (!jv_is_valid(webhook))
-		return true;
-	if (!check_object(webhook, "webhook", webhook_fields, f))
-		ok = false;
-	else if ((url = job_str(webhook, "url")) == NULL ||
-	    (strncmp(url, "http://", 7) != 0 &&
-	    strncmp(url, "https://", 8) != 0) || strlen(url) > 2048) {
-		api_fail_set(f, 400, "REQUEST_INVALID_FIELD",
-		    "webhook.url must be an http or https URL");
-		ok = false;
-	}
-	jv_free(webhook);
-	return ok;
-}
-
-static bool
-check_thumbnails(jv body, struct api_fail *f)
-{
-	jv options = get_object(body, "options"), thumbnails;
-	bool ok = true;
-
-	if (!jv_is_valid(options))
-		return true;
-	thumbnails = get_object(options, "thumbnails");
-	jv_free(options);
-	if (!jv_is_valid(thumbnails))
-		return true;
-	if (!check_object(thumbnails, "options.thumbnails", thumbnails_fields,
-	    f))
-		ok = false;
-	jv_free(thumbnails);
-	return ok;
-}
-
-/* default_template: the project's template when the request names none:
- * project.json's defaultTemplateId, else its first template by name. */
-static bool
-default_template(const char *project, char *out, size_t size)
-{
-	struct dirent **names;
-	char path[4096];
-	const char *dflt;
-	int i, n;
-	jv meta;
-
-	snprintf(path, sizeof path, "%s/%s/project.json", conf.templates,
-	    project);
-	meta = job_load(path);
-	if (jv_is_valid(meta) && (dflt = job_str(meta, "defaultTemplateId")) &&
-	    name_valid(dflt)) {
-		snprintf(out, size, "%s", dflt);
-		jv_free(meta);
-		return true;
-	}
-	jv_free(meta);
-	snprintf(path, sizeof path, "%s/%s", conf.templates, project);
-	if ((n = scandir(path, &names, NULL, alphasort)) == -1)
-		return false;
-	out[0] = '\0';
-	for (i = 0; i < n; i++) {
-		size_t len = strlen(names[i]->d_name);
-
-		if (out[0] == '\0' && len > 5 && len - 5 < size &&
-		    strcmp(names[i]->d_name + len - 5, ".json") == 0 &&
-		    strcmp(names[i]->d_name, "project.json") != 0) {
-			snprintf(out, size, "%.*s", (int)(len - 5),
-			    names[i]->d_name);
-			if (!name_valid(out))
-				out[0] = '\0';
-		}
-		free(names[i]);
-	}
-	free(names);
-	return out[0] != '\0';
-}
-
-/* new_job: the job every create starts from: id, owner, dates. */
-static jv
-new_job(const char *org, const char *api, struct api_fail *f)
-{
-	char id[ID_LEN + 1], now[ISO8601_LEN + 1];
-
-	if (id_new(id) == -1) {
-		api_fail_set(f, 500, "INTERNAL_ERROR", "no randomness for an id");
-		return jv_invalid();
-	}
-	iso8601(now_ms(), now);
-	return JV_OBJECT(jv_string("id"), jv_string(id),
-	    jv_string("org"), jv_string(org), jv_string("api"), jv_string(api),
-	    jv_string("createdDate"), jv_string(now),
-	    jv_string("attempts"), jv_number(0),
-	    jv_string("progress"), jv_number(0),
-	    jv_string("history"), jv_array());
-}
-
-static jv
-copy_field(jv job, jv from, const char *key)
-{
-	jv value = jv_object_get(jv_copy(from), jv_string(key));
-
-	if (jv_is_valid(value) && jv_get_kind(value) != JV_KIND_NULL)
-		return jv_object_set(job, jv_string(key), value);
-	jv_free(value);
-	return job;
-}
-
-jv
-plainly_render_job(jv body, const struct key *key, struct api_fail *f)
-{
-	static const char *const inputs[] = {
-		"attributes", "options", "outputFormat", "webhook" };
-	const char *project, *template, *ext;
-	char dflt[128];
-	jv job;
-	size_t i;
-
-	if (jv_get_kind(body) != JV_KIND_OBJECT) {
-		jv_free(body);
-		api_fail_set(f, 400, "REQUEST_MALFORMED_JSON",
-		    "the body must be a JSON object");
-		return jv_invalid();
-	}
-	if (!check_object(body, "", render_fields, f) ||
-	    !check_nested(body, "options", options_fields, f) ||
-	    !check_thumbnails(body, f) ||
-	    !check_nested(body, "outputFormat", output_format_fields, f) ||
-	    !check_webhook(body, f) ||
-	    !keys_without_dots(body, "parameters", f) ||
-	    !keys_without_dots(body, "attributes", f) ||
-	    (ext = output_ext(body, f)) == NULL) {
-		jv_free(body);
-		return jv_invalid();
-	}
-	project = job_str(body, "projectId");
-	template = job_str(body, "templateId");
-	if (!name_valid(project)) {
-		api_fail_set(f, 404, "PROJECT_DOES_NOT_EXIST",
-		    "no project %.64s", project);
-		jv_free(body);
-		return jv_invalid();
-	}
-	if (template != NULL && !name_valid(template)) {
-		api_fail_set(f, 404, "PROJECT_TEMPLATE_DOES_NOT_EXIST",
-		    "no template %.64s in project %s", template, project);
-		jv_free(body);
-		return jv_invalid();
-	}
-	if (template == NULL) {
-		if (!default_template(project, dflt, sizeof dflt)) {
-			api_fail_set(f, 404, "PROJECT_DOES_NOT_EXIST",
-			    "no project %s with a template", project);
-			jv_free(body);
-			return jv_invalid();
-		}
-		template = dflt;
-	}
-	job = new_job(key->org, "plainly", f);
-	if (!jv_is_valid(job)) {
-		jv_free(body);
-		return job;
-	}
-	job = jv_object_set(job, jv_string("projectId"), jv_string(project));
-	job = jv_object_set(job, jv_string("templateId"), jv_string(template));
-	job = jv_object_set(job, jv_string("parameters"), jv_object());
-	job = copy_field(job, body, "parameters");
-	for (i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
-		job = copy_field(job, body, inputs[i]);
-	job = jv_object_set(job, jv_string("ext"), jv_string(ext));
-	jv_free(body);
-	return job_record(job, "PENDING", "vr-accept");
-}
 
 /* idempotency_key: the request's Idempotency-Key, checked; NULL if none.
  * false (answered) when it is not acceptable. */
@@ -530,14 +115,14 @@ render_resubmit(struct api *a, const char *id)
 		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
 		return;
 	}
-	job = new_job(a->key.org, "plainly", &f);
+	job = api_new_job(a->key.org, "plainly", &f);
 	if (!jv_is_valid(job)) {
 		jv_free(old);
 		api_fail_answer(a, &f);
 		return;
 	}
 	for (i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
-		job = copy_field(job, old, inputs[i]);
+		job = api_copy_field(job, old, inputs[i]);
 	job = jv_object_set(job, jv_string("resubmittedFrom"), jv_string(id));
 	jv_free(old);
 	submit_and_answer(a, job_record(job, "PENDING", "vr-accept"));
@@ -796,7 +381,7 @@ render_list_query(struct api *a, bool search)
 	if ((rc = query(a, "webhookStatus", hook, sizeof hook)) == -1)
 		return;
 	if (rc == 1) {
-		if (!one_of(hook, webhook_states)) {
+		if (!api_one_of(hook, webhook_states)) {
 			api_error(a, 400, "REQUEST_INVALID_PARAMETER",
 			    "webhookStatus must be one of PENDING, RETRYING, "
 			    "IGNORED, FAILURE, SUCCESS");
@@ -835,13 +420,15 @@ wait_gone(struct api *a, enum sdir dir, const char *name, int64_t ms)
 static bool
 stop_worker(struct api *a, jv job, const char *id)
 {
-	jv worker = get_object(job, "worker");
+	jv worker = jv_object_get(jv_copy(job), jv_string("worker"));
 	char host[256] = "", name[ID_LEN + 6];
 	const char *worker_host;
 	int64_t pid;
 
-	if (!jv_is_valid(worker))
+	if (jv_get_kind(worker) != JV_KIND_OBJECT) {
+		jv_free(worker);
 		return false;
+	}
 	pid = job_int(worker, "pid", 0);
 	worker_host = job_str(worker, "host");
 	gethostname(host, sizeof host - 1);
@@ -1119,131 +706,10 @@ webhook_test(struct api *a)
 	api_json(a, 200, jv_number(202));
 }
 
-/* template_doc: project/template.json as Plainly's template object. */
-static jv
-template_doc(const char *project, const char *name)
-{
-	char path[4096];
-	jv doc;
-
-	snprintf(path, sizeof path, "%s/%s/%s.json", conf.templates, project,
-	    name);
-	doc = job_load(path);
-	if (!jv_is_valid(doc))
-		return doc;
-	if (job_str(doc, "id") == NULL)
-		doc = jv_object_set(doc, jv_string("id"), jv_string(name));
-	if (job_str(doc, "name") == NULL)
-		doc = jv_object_set(doc, jv_string("name"), jv_string(name));
-	return doc;
-}
-
-/* project_doc: a project directory as Plainly's project object, with its
- * templates; project.json (optional) adds name, description … */
-static jv
-project_doc(const char *project)
-{
-	struct dirent **names;
-	char path[4096], dflt[128];
-	jv doc, templates = jv_array();
-	int i, n;
-
-	snprintf(path, sizeof path, "%s/%s", conf.templates, project);
-	if ((n = scandir(path, &names, NULL, alphasort)) == -1) {
-		jv_free(templates);
-		return jv_invalid();
-	}
-	for (i = 0; i < n; i++) {
-		char *dot = strrchr(names[i]->d_name, '.');
-
-		if (dot != NULL && strcmp(dot, ".json") == 0 &&
-		    strcmp(names[i]->d_name, "project.json") != 0) {
-			*dot = '\0';
-			if (name_valid(names[i]->d_name)) {
-				jv t = template_doc(project, names[i]->d_name);
-
-				if (jv_is_valid(t))
-					templates = jv_array_append(templates, t);
-				else
-					jv_free(t);
-			}
-		}
-		free(names[i]);
-	}
-	free(names);
-	snprintf(path, sizeof path, "%s/%s/project.json", conf.templates,
-	    project);
-	doc = job_load(path);
-	if (!jv_is_valid(doc)) {
-		jv_free(doc);
-		doc = jv_object();
-	}
-	doc = jv_object_set(doc, jv_string("id"), jv_string(project));
-	if (job_str(doc, "name") == NULL)
-		doc = jv_object_set(doc, jv_string("name"), jv_string(project));
-	if (default_template(project, dflt, sizeof dflt))
-		doc = jv_object_set(doc, jv_string("defaultTemplateId"),
-		    jv_string(dflt));
-	doc = jv_object_set(doc, jv_string("analyzed"), jv_true());
-	doc = jv_object_set(doc, jv_string("uploaded"), jv_true());
-	return jv_object_set(doc, jv_string("templates"), templates);
-}
-
-static void
-projects(struct api *a, char *seg[], int nseg)
-{
-	struct dirent **names;
-	jv out, doc;
-	int i, n;
-
-	if (nseg == 1) {
-		out = jv_array();
-		n = scandir(conf.templates, &names, NULL, alphasort);
-		for (i = 0; i < n; i++) {
-			if (names[i]->d_type == DT_DIR &&
-			    name_valid(names[i]->d_name)) {
-				doc = project_doc(names[i]->d_name);
-				if (jv_is_valid(doc))
-					out = jv_array_append(out, doc);
-				else
-					jv_free(doc);
-			}
-			free(names[i]);
-		}
-		if (n >= 0)
-			free(names);
-		api_json(a, 200, out);
-		return;
-	}
-	if (!name_valid(seg[1]) ||
-	    !jv_is_valid(doc = project_doc(seg[1]))) {
-		api_error(a, 404, "PROJECT_DOES_NOT_EXIST", "no project %.64s",
-		    seg[1]);
-		return;
-	}
-	if (nseg == 2) {
-		api_json(a, 200, doc);
-		return;
-	}
-	if (nseg == 3) {
-		api_json(a, 200, jv_object_get(doc, jv_string("templates")));
-		return;
-	}
-	jv_free(doc);
-	if (!name_valid(seg[3]) ||
-	    !jv_is_valid(doc = template_doc(seg[1], seg[3]))) {
-		jv_free(doc);
-		api_error(a, 404, "PROJECT_TEMPLATE_DOES_NOT_EXIST",
-		    "no template %.64s in project %s", seg[3], seg[1]);
-		return;
-	}
-	api_json(a, 200, doc);
-}
-
+/* is: is the request's method want (HEAD counts as GET)? */
 static bool
-is(const char *method, struct api *a, const char *want)
+is(struct api *a, const char *want)
 {
-	(void)method;
 	return strcmp(a->req->method, want) == 0 ||
 	    (strcmp(want, "GET") == 0 && strcmp(a->req->method, "HEAD") == 0);
 }
@@ -1254,30 +720,30 @@ renders(struct api *a, char *seg[], int nseg)
 	const char *m = a->req->method;
 
 	if (nseg == 1) {
-		if (is(m, a, "POST"))
+		if (is(a, "POST"))
 			render_create(a);
-		else if (is(m, a, "GET"))
+		else if (is(a, "GET"))
 			render_list_query(a, false);
 		else
 			goto not_allowed;
 		return;
 	}
 	if (nseg == 2 && strcmp(seg[1], "search") == 0) {
-		if (!is(m, a, "GET"))
+		if (!is(a, "GET"))
 			goto not_allowed;
 		render_list_query(a, true);
 		return;
 	}
 	if (nseg == 2 && strcmp(seg[1], "cancel-all") == 0) {
-		if (!is(m, a, "POST"))
+		if (!is(a, "POST"))
 			goto not_allowed;
 		cancel_all(a);
 		return;
 	}
 	if (nseg == 2) {
-		if (is(m, a, "GET"))
+		if (is(a, "GET"))
 			render_get(a, seg[1]);
-		else if (is(m, a, "DELETE"))
+		else if (is(a, "DELETE"))
 			render_delete(a, seg[1]);
 		else
 			goto not_allowed;
@@ -1298,7 +764,7 @@ renders(struct api *a, char *seg[], int nseg)
 			api_error(a, 404, "NOT_FOUND", "no such endpoint");
 			return;
 		}
-		if (!is(m, a, "POST"))
+		if (!is(a, "POST"))
 			goto not_allowed;
 		action(a, seg[1]);
 		return;
@@ -1317,19 +783,19 @@ plainly_route(struct api *a, char *seg[], int nseg)
 	if (nseg >= 1 && strcmp(seg[0], "renders") == 0) {
 		renders(a, seg, nseg);
 	} else if (nseg == 1 && strcmp(seg[0], "me") == 0) {
-		if (is(a->req->method, a, "GET"))
+		if (is(a, "GET"))
 			me(a);
 		else
 			api_error(a, 405, "METHOD_NOT_ALLOWED", "use GET");
 	} else if (nseg == 1 && strcmp(seg[0], "webhook-test") == 0) {
-		if (is(a->req->method, a, "GET"))
+		if (is(a, "GET"))
 			webhook_test(a);
 		else
 			api_error(a, 405, "METHOD_NOT_ALLOWED", "use GET");
 	} else if (nseg >= 1 && nseg <= 4 && strcmp(seg[0], "projects") == 0 &&
 	    (nseg < 3 || strcmp(seg[2], "templates") == 0)) {
-		if (is(a->req->method, a, "GET"))
-			projects(a, seg, nseg);
+		if (is(a, "GET"))
+			projects_route(a, seg, nseg);
 		else
 			api_error(a, 405, "METHOD_NOT_ALLOWED", "use GET");
 	} else {
