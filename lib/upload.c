@@ -13,8 +13,6 @@
 #include "id.h"
 #include "upload.h"
 
-#define PROFILE_MAX_SIZE 65536
-
 static const char *const types_supported[] = { "s3", "http", "ftp", "sftp", NULL };
 static const char *const types_elsewhere[] = { "youtube", "facebook", "azureblob",
 	"dropbox", "gcs", "vimeo", NULL };
