@@ -15,14 +15,14 @@ ffmpeg -nostdin -y -hide_banner -loglevel error -f lavfi -i testsrc2=s=600x600 \
 	-frames:v 1 "$img" || exit 70
 printf '{"image": "%s"}\n' "$img" > "$tmp/params.json"
 
-# measure NAME CMD...: "wall cpu rss_kb" of CMD, best wall of RUNS runs
+# measure NAME CMD...: "wall cpu rss_kb" of the run of CMD with the best
+# wall time among RUNS (default 3): the machine is shared and noisy
 measure() {
 	name=$1; shift
 	best=
 	for i in $(seq "${RUNS:-3}"); do
 		/usr/bin/time -f '%e %U %S %M' -o "$tmp/$name.time" "$@" ||
 			{ echo "render: $name failed" >&2; return 1; }
-		set -- "$@"
 		line=$(awk '{printf "%.3f %.3f %d\n", $1, $2 + $3, $4}' "$tmp/$name.time")
 		wall=${line%% *}
 		if [ -z "$best" ] || awk "BEGIN{exit !($wall < ${best%% *})}"; then
