@@ -221,3 +221,22 @@ PY
 	[[ $output == *"projectId is required"* ]]
 	spool_empty
 }
+
+@test "vr-keygen prints a key once and keeps only its hash, one secret per organisation" {
+	run vr-keygen --help
+	[ "$status" -eq 0 ]
+	[ "$output" = "usage: vr-keygen [-f file] [-c concurrency] [-q queue_limit] org" ]
+	a=$(vr-keygen -c 4 -q 9 keyco)
+	b=$(vr-keygen keyco)
+	[[ $a == vr_* ]] && [ "$a" != "$b" ]
+	! grep -q "$a" "$VR_DIR/etc/keys"
+	grep -q "^keyco:$(printf '%s' "$a" | sha256sum | cut -d' ' -f1):4:9:whsec_" "$VR_DIR/etc/keys"
+	[ "$(grep '^keyco:' "$VR_DIR/etc/keys" | cut -d: -f5 | sort -u | wc -l)" -eq 1 ]
+	[ "$(stat -c %a "$VR_DIR/etc/keys")" = 600 ]
+	run curl -s -u "$b:" "$VR_URL/api/v2/me"
+	jq -e '.organizationId == "keyco" and .concurrency == 2 and .queueLimit == 1000' <<< "$output"
+	run vr-keygen ../evil
+	[ "$status" -eq 64 ]
+	run vr-keygen -c 0 x
+	[ "$status" -eq 64 ]
+}
