@@ -2,7 +2,7 @@
 # t/bench/upload.sh — one 200 MB output delivered to a local S3 server
 # (OpenStack Swift with s3api, ../shared/recipes/s3-swift) by vr-upload,
 # against curl --aws-sigv4 -T of the same file, in the same run, taking
-# turns, ROUNDS times (default 3); the medians are compared.
+# turns, ROUNDS times (default 5); the medians are compared.
 #   vr-upload            vr-upload --once on a job in uploading/, as
 #                        configured by default: a multipart upload, 16 MB
 #                        parts; its time includes start-up, reading the job,
@@ -20,7 +20,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-5}
 recipe=$root/../shared/recipes/s3-swift
 dir=$(mktemp -d)
 cleanup() {
