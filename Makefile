@@ -70,12 +70,14 @@ RENDER_OBJ = lib/render/graph.o lib/render/source.o lib/render/encode.o \
 LIBS_FONT = $(call pkglibs,fontconfig freetype2)
 lib/render/text.o: override CFLAGS += $(shell pkg-config --cflags fontconfig freetype2)
 $(RENDER_OBJ) bin/vr-render.o: lib/render/render.h lib/render/internal.h
-bin/vr-render: bin/vr-render.o $(RENDER_OBJ) $(TMPL_OBJ) $(SIGN_OBJ) $(NOTIFY_OBJ) $(CORE_OBJ)
+bin/vr-render: bin/vr-render.o $(RENDER_OBJ) $(TMPL_OBJ) $(SIGN_OBJ) $(NOTIFY_OBJ) $(CORE_OBJ) \
+		lib/fxnotify.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(LIBS_AV) $(LIBS_CRYPTO) $(LIBS_FONT) -lm
 
 # --- vr-upload: deliver outputs to S3, HTTP, FTP, SFTP (libcurl multi)
 UPLOAD_OBJ = lib/upload.o lib/s3.o lib/deliver.o lib/guard.o
-bin/vr-upload: bin/vr-upload.o $(UPLOAD_OBJ) $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ)
+bin/vr-upload: bin/vr-upload.o $(UPLOAD_OBJ) $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ) \
+		lib/fxnotify.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(LIBS_CURL) $(LIBS_CRYPTO)
 
 TEST_PROGRAMS += t/uploadctl

@@ -31,6 +31,7 @@
 #include "id.h"
 #include "job.h"
 #include "log.h"
+#include "fxnotify.h"
 #include "notify.h"
 #include "spool.h"
 #include "upload.h"
@@ -280,7 +281,9 @@ job_free(struct job *j)
 }
 
 /* task_calls: FX's per-task callbacks: POST the outcome to the task's
- * onsuccess or onerror URL (delivered by vr-notify once the job is final). */
+ * onsuccess or onerror URL, with ?msg= the uploaded file's URL or the
+ * error as FX clients expect (fxnotify.h; delivered by vr-notify once the
+ * job is final). */
 static void
 task_calls(struct job *j)
 {
@@ -303,11 +306,19 @@ task_calls(struct job *j)
 			    jv_string("url"), jv_get(jv_copy(u), jv_string("url")),
 			    jv_string("error"), jv_get(jv_copy(u), jv_string("error")));
 
+			const char *msg = job_str(u, ok ? "url" : "error");
+			jv call = fxnotify_url(jv_string_value(url),
+			    msg ? msg : ok ? "" : "the upload failed");
+
 			snprintf(tag, sizeof tag, "upload%d%s", i + 1, ok ? "ok" : "err");
-			if (notify_call(&D.sp, jv_copy(j->doc), tag, "POST",
-			    jv_string_value(url), body) != 0)
+			if (!jv_is_valid(call))
+				jv_free(body);
+			if (!jv_is_valid(call) || notify_call(&D.sp,
+			    jv_copy(j->doc), tag, "POST", jv_string_value(call),
+			    body) != 0)
 				log_warnx("%s: upload %d: %s call not dropped", j->id,
 				    i + 1, ok ? "onsuccess" : "onerror");
+			jv_free(call);
 		}
 		jv_free(url);
 		jv_free(status);

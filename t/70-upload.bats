@@ -238,9 +238,9 @@ upload_field() { jq -r ".uploads[${3:-0}].$2" "$VR_SPOOL/done/$1.json"; }
 	t_put=$(echo "$put" | jq .t)
 	t_hook=$(jq --arg p "/hook/$id" 'select(.path == $p) | .t' "$RECEIVER_LOG")
 	python3 -c "import sys; sys.exit(0 if $t_hook >= $t_put else 1)"
-	# the S3 task's onsuccess call (FX) carries its outcome
-	wait_until 20 eval "grep -q '\"/ok/$id\"' '$RECEIVER_LOG'"
-	jq -c --arg p "/ok/$id" 'select(.path == $p) | .body | fromjson' "$RECEIVER_LOG" |
+	# the S3 task's onsuccess call (FX) carries its outcome, and ?msg=
+	wait_until 20 eval "grep -q '\"/ok/$id?msg=' '$RECEIVER_LOG'"
+	jq -c --arg p "/ok/$id?msg=" 'select(.path | startswith($p)) | .body | fromjson' "$RECEIVER_LOG" |
 		jq -e --arg id "$id" '.renderId == $id and .status == "SUCCESS" and .extension == "mp4"
 		and (.url | endswith("/videos/two/" + $id + ".mp4"))' > /dev/null
 	stop_bg notify

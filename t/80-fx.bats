@@ -10,7 +10,7 @@ load helper
 setup_file() {
 	vr_setup "fetch_allow = 127.0.0.1" "validate_wait = 20s" \
 		"anonymous_projects = fxtest" "routing_keys = default, gold" \
-		"parallel_max = 4"
+		"parallel_max = 4" "upload_attempts = 1"
 	mkdir -p "$VR_DIR/media"
 	local m=$VR_DIR/media ff="ffmpeg -nostdin -loglevel error -y"
 	$ff -f lavfi -i testsrc=s=320x240 -frames:v 1 "$m/pic.png"
@@ -21,6 +21,9 @@ setup_file() {
 	export KEY
 	start_bg validate vr-validate
 	start_bg render vr-render -j 1
+	start_receiver
+	start_bg upload vr-upload -f "$VR_CONF"
+	start_bg notify vr-notify -f "$VR_CONF"
 }
 
 teardown_file() {
@@ -29,7 +32,7 @@ teardown_file() {
 
 fx() { # METHOD PATH [curl args]: body, then the status on the last line
 	local method=$1 path=$2; shift 2
-	curl -s -X "$method" -u "$KEY:" -w '\n%{http_code}' "$@" "$VR_URL/v2$path"
+	curl -s --max-time 120 -X "$method" -u "$KEY:" -w '\n%{http_code}' "$@" "$VR_URL/v2$path"
 }
 
 body() { sed '$d' <<< "$output"; }
@@ -199,4 +202,54 @@ probe() { # FILE ENTRIES: ffprobe's answer for the first video stream
 	run fx GET "/get/$t.m3u8"
 	body | grep -q '^#EXT-X-ENDLIST'
 	[ "$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$VR_URL/v2/get/$t.m3u8" | head -n 1)" = 50 ]
+}
+
+put_task() { # PATH [MORE-TASK-JSON]: an upload task PUTting to the receiver
+	jq -cn --arg url "$RECEIVER_URL$1" '{extension: "webm",
+		destination: {type: "http", url: $url, method: "PUT"}}' | jq -c ". + ${2:-{\}}"
+}
+
+@test "an upload task without async: the answer comes after the upload, with its result" {
+	run fx POST /render/fxtest -d '{"movie":"small","upload":'"$(put_task /put/sync.webm)"'}'
+	[ "$(code)" = 200 ]
+	t=$(body | jq -r .token)
+	body | jq -e --arg u "$RECEIVER_URL/put/sync.webm" '.uploads == [{extension: "webm", status: "SUCCESS", url: $u}]'
+	jq -r 'select(.method == "PUT" and .path == "/put/sync.webm") | .body_b64' "$RECEIVER_LOG" |
+		base64 -d > "$VR_DIR/put.webm"
+	curl -sf -o "$VR_DIR/got.webm" "$VR_URL/v2/render/$t.webm"
+	cmp "$VR_DIR/put.webm" "$VR_DIR/got.webm"
+}
+
+@test "async upload tasks answer 201 at once and call onsuccess or onerror with ?msg= (and the outcome as JSON)" {
+	ok=$(put_task /put/async.webm '{"async": true, "onsuccess": "'"$RECEIVER_URL"'/ok?job=1", "onerror": "'"$RECEIVER_URL"'/err"}')
+	bad=$(jq -cn '{extension: "mp4", destination: {type: "http", url: "http://127.0.0.1:9/x"}, onsuccess: "'"$RECEIVER_URL"'/ok2", onerror: "'"$RECEIVER_URL"'/err2"}')
+	run fx POST /render/fxtest -d '{"movie":"small","async":true,"upload":['"$ok,$bad"']}'
+	[ "$(code)" = 201 ]
+	body | jq -e '[.uploads[].status] == ["PENDING", "PENDING"]'
+	wait_until 60 grep -q '"path": *"/ok?job=1&msg=' "$RECEIVER_LOG"
+	jq -se --arg m "$(jq -rn --arg u "$RECEIVER_URL/put/async.webm" '$u | @uri')" \
+		'[.[] | select(.path | startswith("/ok?"))] | length == 1 and (.[0] | .method == "POST"
+		and .path == "/ok?job=1&msg=" + $m
+		and (.body | fromjson | .status == "SUCCESS" and .extension == "webm"))' "$RECEIVER_LOG"
+	wait_until 60 grep -q '"path": *"/err2?msg=' "$RECEIVER_LOG"
+	jq -se '[.[] | select(.path | startswith("/err2?"))] | length == 1 and
+		(.[0].body | fromjson | .status == "FAILURE" and .extension == "mp4")' "$RECEIVER_LOG"
+	! grep -q '"path": *"/err?' "$RECEIVER_LOG"
+	! grep -q '"path": *"/ok2' "$RECEIVER_LOG"
+}
+
+@test "a render that fails calls its upload tasks' onerror with ?msg= the reason" {
+	id=$("$VR_ROOT/t/spoolctl" new-id)
+	jq -n --arg id "$id" --arg cb "$RECEIVER_URL/failed" '{id: $id, state: "QUEUED",
+		org: "acme", api: "fx", token: $id, projectId: "fxtest", templateId: "gone",
+		parameters: {}, ext: "mp4", uploads: [{task: {extension: "mp4",
+		destination: {type: "http", url: "http://127.0.0.1:9/x"}, onerror: $cb},
+		status: "PENDING"}]}' > "$VR_DIR/fail.json"
+	"$VR_ROOT/t/spoolctl" put queued "$id" < "$VR_DIR/fail.json"
+	run vr-render --once "$VR_SPOOL/queued/$id.json"
+	[ -f "$VR_SPOOL/failed/$id.json" ]
+	wait_until 30 grep -q '"path": *"/failed?msg=' "$RECEIVER_LOG"
+	jq -se '[.[] | select(.path | startswith("/failed?msg="))] | length == 1 and
+		(.[0] | (.path | test("gone")) and (.body | fromjson | .status == "FAILURE"
+		and (.error | test("gone"))))' "$RECEIVER_LOG"
 }

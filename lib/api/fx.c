@@ -352,6 +352,21 @@ answer_invalid(struct api *a, jv job)
 	jv_free(error);
 }
 
+/* or_null: obj.key, or null when absent (a jv answer must hold no invalid).
+ * Consumes obj. */
+static jv
+or_null(jv obj, const char *key)
+{
+	jv value = jv_get_kind(obj) == JV_KIND_OBJECT ?
+	    jv_object_get(obj, jv_string(key)) : (jv_free(obj), jv_invalid());
+
+	if (!jv_is_valid(value)) {
+		jv_free(value);
+		return jv_null();
+	}
+	return value;
+}
+
 /* upload_results: what became of the uploads of the token's renders. */
 static jv
 upload_results(struct api *a, jv ids)
@@ -372,14 +387,12 @@ upload_results(struct api *a, jv ids)
 		jv_array_foreach(uploads, j, u) {
 			jv task = jv_object_get(jv_copy(u), jv_string("task"));
 			jv r = JV_OBJECT(jv_string("extension"),
-			    jv_object_get(task, jv_string("extension")),
-			    jv_string("status"),
-			    jv_object_get(jv_copy(u), jv_string("status")),
-			    jv_string("url"), jv_object_get(jv_copy(u),
-			    jv_string("url")));
-			jv error = jv_object_get(u, jv_string("error"));
+			    or_null(task, "extension"),
+			    jv_string("status"), or_null(jv_copy(u), "status"),
+			    jv_string("url"), or_null(jv_copy(u), "url"));
+			jv error = or_null(u, "error");
 			(void)j;
-			if (jv_is_valid(error) && jv_get_kind(error) != JV_KIND_NULL)
+			if (jv_get_kind(error) != JV_KIND_NULL)
 				r = jv_object_set(r, jv_string("error"), error);
 			else
 				jv_free(error);
@@ -388,13 +401,13 @@ upload_results(struct api *a, jv ids)
 		jv_free(uploads);
 		if (jv_is_valid(job) && d == SD_FAILED) {
 			jv err = jv_object_get(jv_copy(job), jv_string("error"));
+			jv message = or_null(err, "message");
 			results = jv_array_append(results, JV_OBJECT(
-			    jv_string("extension"), jv_object_get(jv_copy(job),
-			    jv_string("ext")), jv_string("status"),
-			    jv_string("FAILURE"), jv_string("error"),
-			    jv_get_kind(err) == JV_KIND_OBJECT ?
-			    jv_object_get(err, jv_string("message")) :
-			    (jv_free(err), jv_string("the render failed"))));
+			    jv_string("extension"), or_null(jv_copy(job), "ext"),
+			    jv_string("status"), jv_string("FAILURE"),
+			    jv_string("error"), jv_get_kind(message) ==
+			    JV_KIND_STRING ? message : (jv_free(message),
+			    jv_string("the render failed"))));
 		}
 		jv_free(job);
 		jv_free(id);

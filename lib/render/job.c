@@ -22,6 +22,7 @@
 #include "id.h"
 #include "job.h"
 #include "log.h"
+#include "fxnotify.h"
 #include "notify.h"
 #include "render.h"
 #include "sign.h"
@@ -303,6 +304,7 @@ render_fail_job(struct spool *sp, const char *id, jv job, const char *code,
 	failed = jv_object_set(jv_copy(job), jv_string("state"),
 	    jv_string("FAILED"));
 	notify_job(sp, failed);
+	fxnotify_failed(sp, jv_copy(job));  /* FX tasks' onerror calls */
 	clear_outputs(sp, id);
 	if (spool_move(sp, id, SD_IN_PROGRESS, SD_FAILED, job, "vr-render")
 	    == -1) {
