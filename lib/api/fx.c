@@ -127,7 +127,7 @@ fx_auth(struct api *a, const char *project)
 }
 
 /* check_movie: a template name of project, or {ext: name} with ext one of
- * movie_exts. Answers and returns false otherwise. */
+ * movie_exts. Answers and returns false otherwise. Borrows movie. */
 static bool
 check_movie(struct api *a, const char *project, jv movie)
 {
@@ -147,6 +147,7 @@ check_movie(struct api *a, const char *project, jv movie)
 		    "extension to movie name");
 		return false;
 	}
+	/* jv_object_foreach borrows the object it walks */
 	jv_object_foreach(movie, ext, name) {
 		if (ok && !in_list(jv_string_value(ext), movie_exts,
 		    sizeof movie_exts / sizeof movie_exts[0])) {
@@ -236,8 +237,8 @@ new_job(const char *id, const char *org)
 	    jv_string("history"), jv_array());
 }
 
-/* check_job: the POST body (borrowed) as the token's check job, or an
- * invalid (answered). */
+/* check_job: the POST body (borrowed: jv_object_foreach walks it) as the
+ * token's check job, or an invalid (answered). */
 static jv
 check_job(struct api *a, const char *project, jv body)
 {
@@ -264,7 +265,7 @@ check_job(struct api *a, const char *project, jv body)
 		fx_error(a, 400, "movie is missing");
 		return jv_invalid();
 	}
-	if (!check_movie(a, project, jv_copy(movie))) {
+	if (!check_movie(a, project, movie)) {
 		jv_free(movie);
 		return jv_invalid();
 	}
@@ -481,7 +482,7 @@ render_post(struct api *a, const char *project)
 		jv_free(msg);
 		return;
 	}
-	job = check_job(a, project, jv_copy(body));
+	job = check_job(a, project, body);   /* borrows body */
 	jv_free(body);
 	if (!jv_is_valid(job))
 		return;
