@@ -35,7 +35,7 @@ override LDFLAGS += -Wl,--as-needed
 # libvr, by concern (lib/*.h say what each owns)
 CORE_OBJ = lib/log.o lib/conf.o lib/id.o lib/clock.o lib/job.o lib/spool.o lib/watch.o
 # webhook notifications in the spool (outbox/, sent/): core + libjq + sign
-NOTIFY_OBJ = lib/notify.o
+NOTIFY_OBJ = lib/notify.o lib/upload.o
 # templates and their parametrization (libjq); signed output URLs (libcrypto)
 TMPL_OBJ = lib/template.o
 SIGN_OBJ = lib/sign.o
@@ -93,7 +93,7 @@ ACCEPT_OBJ = lib/http.o lib/keys.o lib/api/route.o lib/api/common.o \
 	lib/api/submit.o lib/api/plainly.o lib/api/plainly-request.o \
 	lib/api/projects.o lib/api/files.o lib/api/fx.o \
 	lib/api/fx-serve.o
-bin/vr-accept: bin/vr-accept.o $(ACCEPT_OBJ) $(CORE_OBJ) lib/notify.o lib/sign.o
+bin/vr-accept: bin/vr-accept.o $(ACCEPT_OBJ) $(CORE_OBJ) $(NOTIFY_OBJ) lib/sign.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_HTTP) $(LIBS_CRYPTO)
 
 # --- vr-notify: deliver webhooks from outbox/ (libcurl multi, guard, HMAC)
@@ -112,7 +112,7 @@ bin/vr-validate: bin/vr-validate.o $(CORE_OBJ) $(TMPL_OBJ) $(FETCH_OBJ) \
 # vr-accept's request → job path under libFuzzer (make fuzz FUZZ_SECONDS=600)
 FUZZ_SECONDS ?= 600
 t/fuzz/fuzz-accept: t/fuzz/fuzz-accept.c $(ACCEPT_OBJ:.o=.c) lib/log.c lib/conf.c \
-		lib/id.c lib/clock.c lib/job.c lib/spool.c lib/watch.c lib/notify.c lib/sign.c
+		lib/id.c lib/clock.c lib/job.c lib/spool.c lib/watch.c lib/notify.c lib/upload.c lib/sign.c
 	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell $(PKG_CONFIG) --cflags $(PKGS_ALL)) -Ilib -o $@ $^ \
 		$(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_HTTP) $(LIBS_CRYPTO)

@@ -26,6 +26,7 @@
 #include "job.h"
 #include "log.h"
 #include "notify.h"
+#include "upload.h"
 #include "sign.h"
 #include "spool.h"
 
@@ -259,8 +260,9 @@ signed_or(const char *id, const char *name, int64_t exp, jv fallback)
 	return fallback;
 }
 
-/* payload_uploads: the upload tasks and their outcome, without anything
- * secret (credentials never sit in a job, but be sure). */
+/* payload_uploads: the upload tasks and their outcome, every secret of a
+ * task shown as "***" (upload_redact): a FAILED render's job may still hold
+ * inline credentials. */
 static jv
 payload_uploads(jv uploads)
 {
@@ -280,7 +282,8 @@ payload_uploads(jv uploads)
 		keep = jv_object();
 		task = jv_object_get(jv_copy(u), jv_string("task"));
 		if (jv_get_kind(task) == JV_KIND_OBJECT)
-			keep = jv_object_set(keep, jv_string("task"), task);
+			keep = jv_object_set(keep, jv_string("task"),
+			    upload_redact(task));
 		else
 			jv_free(task);
 		for (f = 0; f < sizeof fields / sizeof *fields; f++) {

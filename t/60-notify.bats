@@ -356,3 +356,18 @@ verify() {
 	run vr-notify -f "$VR_CONF" --status not-an-id
 	[ "$status" -eq 64 ]
 }
+
+@test "a FAILED render's webhook shows an upload task's inline secrets as ***" {
+	id=$(new_id)
+	put_job failed "$id" "{\"url\": \"$RECEIVER_URL/secret/$id\", \"onFailure\": true}" \
+		'{"error": {"code": "WORKER_FFMPEG_ENCODING_ERROR", "message": "boom"},
+		  "uploads": [{"task": {"extension": "mp4", "destination": {"type": "s3",
+		    "bucket": "b", "aws_access_key_id": "AKIA1", "aws_secret_access_key": "s3-hush"}},
+		    "status": "PENDING"}]}'
+	run vr-notify -f "$VR_CONF" --enqueue "$VR_SPOOL/failed/$id.json"
+	[ "$status" -eq 0 ]
+	wait_until 10 settled "$id"
+	body=$(arrived "/secret/$id" | jq -r .body)
+	[[ $body != *hush* ]]
+	jq -e '.uploads[0].task.destination | .aws_secret_access_key == "***" and .aws_access_key_id == "AKIA1"' <<< "$body"
+}
