@@ -16,7 +16,11 @@ out=t/bench/out
 mkdir -p "$out"
 xpid=
 cleanup() {
-	[ -n "$xpid" ] && kill "$xpid" 2>/dev/null && wait "$xpid" 2>/dev/null
+	set +e
+	if [ -n "$xpid" ]; then
+		kill "$xpid" 2>/dev/null
+		wait "$xpid" 2>/dev/null
+	fi
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
