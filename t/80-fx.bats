@@ -253,3 +253,23 @@ put_task() { # PATH [MORE-TASK-JSON]: an upload task PUTting to the receiver
 		(.[0] | (.path | test("gone")) and (.body | fromjson | .status == "FAILURE"
 		and (.error | test("gone"))))' "$RECEIVER_LOG"
 }
+
+@test "the HLS playlist lists fragments as they are made, and ends once the render is done" {
+	t=$(token '{"movie":"motion","params":{"title":"Live","image":"'"$ASSET_URL"'/pic.png","music":"'"$ASSET_URL"'/tone.wav"}}')
+	# a playlist with segments but no end yet: the render is under way
+	wait_until 60 eval 'curl -s "$VR_URL/v2/get/'"$t"'.m3u8" > "$VR_DIR/live.m3u8" &&
+		grep -q "^#EXTINF" "$VR_DIR/live.m3u8" && ! grep -q "^#EXT-X-ENDLIST" "$VR_DIR/live.m3u8"'
+	n=$(grep -c '^#EXTINF' "$VR_DIR/live.m3u8")
+	id=$(readlink "$VR_SPOOL/fx/$t.mp4")
+	[ ! -f "$VR_SPOOL/done/$id.json" ] || [ "$n" -lt 8 ]
+	# a listed segment is there to fetch, by its byte range, while it renders
+	range=$(sed -n 's/^#EXT-X-BYTERANGE:\([0-9]*\)@\([0-9]*\)$/\2-\1/p' "$VR_DIR/live.m3u8" | head -n 1)
+	first=${range%-*} len=${range#*-}
+	curl -sf -r "$first-$((first + len - 1))" -o "$VR_DIR/seg1" "$VR_URL/v2/get/$t.mp4"
+	[ "$(stat -c %s "$VR_DIR/seg1")" = "$len" ]
+	head -c 8 "$VR_DIR/seg1" | tail -c 4 | grep -q moof
+	wait_until 60 test -f "$VR_SPOOL/done/$id.json"
+	run curl -s "$VR_URL/v2/get/$t.m3u8"
+	[ "$(grep -c '^#EXTINF' <<< "$output")" = 8 ]
+	grep -q '^#EXT-X-ENDLIST' <<< "$output"
+}

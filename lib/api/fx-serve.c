@@ -245,6 +245,27 @@ send_chunk(struct api *a, int fd, off_t from, int64_t len)
 	return 0;
 }
 
+/* same_file: is fd the done job's output? (A render tried again starts a
+ * new file: what was followed of the old one is not the video.) */
+static bool
+same_file(struct api *a, const char *id, int fd)
+{
+	struct stat ours, theirs;
+	int dir, final_fd;
+	bool same;
+	jv job = job_of(a, id, &dir);
+
+	final_fd = jv_is_valid(job) ? open_output(a, id, job_str(job,
+	    "outputFile")) : -1;
+	jv_free(job);
+	same = final_fd != -1 && fstat(fd, &ours) == 0 &&
+	    fstat(final_fd, &theirs) == 0 && ours.st_ino == theirs.st_ino &&
+	    ours.st_dev == theirs.st_dev;
+	if (final_fd != -1)
+		close(final_fd);
+	return same;
+}
+
 /* stream: follow the growing file, chunked, until the job is final; when
  * paced, no faster than playback (after PREROLL_S). */
 static void
@@ -313,7 +334,7 @@ stream(struct api *a, const char *id, const char *ext, bool paced,
 			continue;
 		}
 		if (final && sent == st.st_size) {
-			if (dir == SD_DONE)
+			if (dir == SD_DONE && same_file(a, id, fd))
 				http_write(a->c, "0\r\n\r\n", 5);
 			else    /* a cut chunked stream tells the client */
 				http_close_after(a->c);
