@@ -188,8 +188,13 @@ probe() { # FILE ENTRIES: ffprobe's answer for the first video stream
 	run fx GET "/progress/$t"
 	body | jq -e --arg t "$t" '. == {token: $t, done: 0, total: 0}'
 	curl -sN "$VR_URL/v2/get/$t.mp4" | head -c 1 > /dev/null
-	wait_until 60 eval 'curl -s "$VR_URL/v2/progress/'"$t"'" | jq -e ".total == 200 and .done > 0 and .done < 200"'
-	wait_until 60 eval 'curl -s "$VR_URL/v2/progress/'"$t"'" | jq -e ".done == 200"'
+	id=$(readlink "$VR_SPOOL/fx/$t.mp4")
+	# while the job is in in-progress/, the count is under way
+	wait_until 60 eval 'test -f "$VR_SPOOL/in-progress/'"$id"'.json" &&
+		curl -s "$VR_URL/v2/progress/'"$t"'" | jq -e ".total == 200 and .done < 200"'
+	wait_until 60 eval 'curl -s "$VR_URL/v2/progress/'"$t"'" | jq -e ".done == 200 and .total == 200"'
+	# vr-render counted the frames in the job as it went
+	jq -e '.framesTotal == 200' "$VR_SPOOL/done/$id.json"
 }
 
 @test "m3u8 is an HLS playlist over the fragmented MP4 that a player reads to the end" {
