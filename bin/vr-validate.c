@@ -400,11 +400,13 @@ census_org(struct daemon *d, jv *fresh, const enum sdir *dirs, int ndirs,
 }
 
 /* census: {active: {org: count}, throttled: [[id, org]...] oldest first}.
- * Refreshes the id → org cache to exactly these jobs. */
+ * The whole census (with_throttled) also prunes the id → org cache to
+ * exactly these jobs; without, throttled is empty and the cache grows. */
 static jv
-census(struct daemon *d)
+census(struct daemon *d, bool with_throttled)
 {
-	jv fresh = jv_object(), active = jv_object(), throttled = jv_array();
+	jv fresh = with_throttled ? jv_object() : jv_copy(d->org_of);
+	jv active = jv_object(), throttled = jv_array();
 	enum sdir throttled_dir[] = { SD_THROTTLED };
 
 	for (int i = 0; i < NACTIVE; i++) {
@@ -426,7 +428,7 @@ census(struct daemon *d)
 		}
 		jv_free(ids);
 	}
-	jv ids = spool_list(&d->sp, SD_THROTTLED);
+	jv ids = with_throttled ? spool_list(&d->sp, SD_THROTTLED) : jv_array();
 	for (int k = jv_array_length(jv_copy(ids)) - 1; k >= 0; k--) {
 		jv id = jv_array_get(jv_copy(ids), k);
 		jv org = census_org(d, &fresh, throttled_dir, 1, 0,
@@ -485,8 +487,15 @@ place(struct daemon *d, const char *org)
 
 	if (limit <= 0)
 		return limit == 0 ? SD_QUEUED : -1;
-	jv c = census(d);
-	jv waiting = jv_object_get(jv_copy(c), jv_string("throttled"));
+	/* At the limit (the usual case under load): no need to look at
+	 * throttled/, which may be long. */
+	jv c = census(d, false);
+	int full = active_count(c, org) >= limit;
+	jv_free(c);
+	if (full)
+		return SD_THROTTLED;
+	c = census(d, true);
+	jv waiting = jv_object_get(c, jv_string("throttled"));
 	jv_array_foreach(waiting, i, entry) {
 		jv o = jv_array_get(entry, 1);
 		if (strcmp(jv_string_value(o), org) == 0)
@@ -495,9 +504,6 @@ place(struct daemon *d, const char *org)
 		(void)i;
 	}
 	jv_free(waiting);
-	if (active_count(c, org) >= limit)
-		to = SD_THROTTLED;
-	jv_free(c);
 	return to;
 }
 
@@ -511,7 +517,7 @@ release(struct daemon *d)
 
 	if (none)
 		return;
-	jv c = census(d), limits = jv_object();
+	jv c = census(d, true), limits = jv_object();
 	jv active = jv_object_get(jv_copy(c), jv_string("active"));
 	jv waiting = jv_object_get(c, jv_string("throttled"));
 
