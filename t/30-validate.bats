@@ -342,6 +342,17 @@ quota_settled() { # THROTTLED [ACTIVE]: throttled/ and active() hold that many
 	fifo_kept
 }
 
+@test "while the keys file is unreadable a job waits in pending/, and is placed once it reads again" {
+	rm -f "$VR_SPOOL"/{queued,in-progress,throttled,done}/*.json
+	cp "$VR_DIR/etc/keys" "$VR_DIR/keys.good"
+	echo 'busy:broken' >> "$VR_DIR/etc/keys"
+	id=$(put_job '{"org": "busy", "templateId": "words"}')
+	wait_until 10 grep -q "malformed key line" "$VR_DIR/validate.log"
+	job_in "$id" pending
+	cp "$VR_DIR/keys.good" "$VR_DIR/etc/keys"
+	wait_until 10 job_in "$id" queued
+}
+
 @test "after a restart, pending jobs are validated and throttled ones released as capacity allows" {
 	stop_bg validate
 	rm -f "$VR_SPOOL"/{queued,in-progress,throttled,done}/*.json
