@@ -11,7 +11,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <nettle/base64.h>
 #include <sha2.h>
 
 #include "conf.h"
@@ -44,7 +44,7 @@ static void
 org_whsec(const char *org, char *whsec, size_t size)
 {
 	unsigned char random[WHSEC_RANDOM_BYTES];
-	unsigned char b64[4 * ((WHSEC_RANDOM_BYTES + 2) / 3) + 1];
+	char b64[BASE64_ENCODE_RAW_LENGTH(WHSEC_RANDOM_BYTES) + 1];
 	struct key existing;
 
 	switch (keys_org(conf.keys, org, &existing)) {
@@ -55,8 +55,9 @@ org_whsec(const char *org, char *whsec, size_t size)
 		exit(EX_DATAERR);
 	}
 	arc4random_buf(random, sizeof random);
-	EVP_EncodeBlock(b64, random, sizeof random);
-	snprintf(whsec, size, "whsec_%s", (char *)b64);
+	base64_encode_raw(b64, sizeof random, random);
+	b64[BASE64_ENCODE_RAW_LENGTH(WHSEC_RANDOM_BYTES)] = '\0';
+	snprintf(whsec, size, "whsec_%s", b64);
 }
 
 int

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
+#include <nettle/memops.h>
 #include <sha2.h>
 
 #include "id.h"
@@ -100,7 +100,7 @@ static int
 match_hash(const struct key *k, const char *hash, const void *arg)
 {
 	(void)k;
-	return CRYPTO_memcmp(hash, arg, HASH_HEX_LEN) == 0;
+	return memeql_sec(hash, arg, HASH_HEX_LEN) != 0;
 }
 
 static int

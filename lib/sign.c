@@ -5,9 +5,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +51,8 @@ static int
 signature(const char *id, const char *name, int64_t expires_s,
     char hex[2 * 32 + 1])
 {
-	static int inited;
-	unsigned char secret[SECRET_MAX], mac[EVP_MAX_MD_SIZE];
-	unsigned int mac_len = 0;
+	unsigned char secret[SECRET_MAX], mac[SHA256_DIGEST_SIZE];
+	struct hmac_sha256_ctx ctx;
 	size_t secret_len;
 	char msg[256];
 	int n;
@@ -63,22 +61,16 @@ signature(const char *id, const char *name, int64_t expires_s,
 		log_warnx("cannot sign %s/%s: not a valid id and name", id, name);
 		return -1;
 	}
-	if (!inited) {
-		OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-		inited = 1;
-	}
 	if (read_secret(secret, sizeof secret, &secret_len) == -1)
 		return -1;
 	n = snprintf(msg, sizeof msg, "%s/%s:%lld", id, name,
 	    (long long)expires_s);
-	if (HMAC(EVP_sha256(), secret, (int)secret_len, (unsigned char *)msg,
-	    (size_t)n, mac, &mac_len) == NULL || mac_len != 32) {
-		OPENSSL_cleanse(secret, sizeof secret);
-		log_warnx("HMAC-SHA256 failed");
-		return -1;
-	}
-	OPENSSL_cleanse(secret, sizeof secret);
-	for (unsigned int i = 0; i < mac_len; i++)
+	hmac_sha256_set_key(&ctx, secret_len, secret);
+	hmac_sha256_update(&ctx, (size_t)n, (const uint8_t *)msg);
+	hmac_sha256_digest(&ctx, sizeof mac, mac);
+	explicit_bzero(secret, sizeof secret);
+	explicit_bzero(&ctx, sizeof ctx);
+	for (size_t i = 0; i < sizeof mac; i++)
 		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
 	return 0;
 }
@@ -112,5 +104,5 @@ sign_check(const char *id, const char *name, int64_t expires_s,
 		return false;
 	if (signature(id, name, expires_s, hex) == -1)
 		return false;
-	return CRYPTO_memcmp(hex, sig_hex, 64) == 0;
+	return memeql_sec(hex, sig_hex, 64) != 0;
 }

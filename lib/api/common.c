@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
+#include <nettle/base64.h>
 
 #include "api/api.h"
 #include "clock.h"
@@ -107,25 +107,21 @@ api_json(struct api *a, int status, jv value)
 static bool
 basic_user(const char *b64, char *out, size_t size)
 {
-	unsigned char decoded[3 * (API_KEY_MAX / 4) + 3];
-	size_t len = strlen(b64);
-	int n;
+	unsigned char decoded[BASE64_DECODE_LENGTH(API_KEY_MAX) + 1];
+	struct base64_decode_ctx ctx;
+	size_t len = strlen(b64), n = sizeof decoded - 1;
 	char *colon;
 
 	while (len > 0 && (b64[len - 1] == ' ' || b64[len - 1] == '\t'))
 		len--;
 	if (len == 0 || len > API_KEY_MAX || len % 4 != 0)
 		return false;
-	n = EVP_DecodeBlock(decoded, (const unsigned char *)b64, (int)len);
-	if (n < 0)
+	base64_decode_init(&ctx);
+	if (!base64_decode_update(&ctx, &n, decoded, len, b64) ||
+	    !base64_decode_final(&ctx))
 		return false;
-	/* EVP_DecodeBlock counts the padding as decoded zero bytes */
-	if (b64[len - 1] == '=')
-		n--;
-	if (b64[len - 2] == '=')
-		n--;
 	decoded[n] = '\0';
-	if (memchr(decoded, '\0', (size_t)n) != NULL)
+	if (memchr(decoded, '\0', n) != NULL)
 		return false;
 	if ((colon = strchr((char *)decoded, ':')) != NULL)
 		*colon = '\0';

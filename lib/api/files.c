@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
+#include <nettle/memops.h>
 
 #include "api/api.h"
 #include "clock.h"
@@ -282,7 +282,7 @@ public_route(struct api *a, char *seg[], int nseg)
 	token = jv_is_valid(job) ? job_str(job, "publicToken") : NULL;
 	output = jv_is_valid(job) ? job_str(job, "outputFile") : NULL;
 	if (dir != SD_DONE || token == NULL || strlen(token) != 32 ||
-	    CRYPTO_memcmp(token, seg[1], 32) != 0 || output == NULL ||
+	    !memeql_sec(token, seg[1], 32) || output == NULL ||
 	    !name_valid(output)) {
 		jv_free(job);
 		api_error(a, 404, "FILE_DOES_NOT_EXIST", "no such link");
