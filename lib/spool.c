@@ -88,12 +88,19 @@ spool_open(struct spool *sp, const char *root)
 		goto fail;
 	}
 	for (d = 0; d < SD_COUNT; d++) {
-		if (mkdirat(root_fd, sdirs[d].dir, 0700) == -1 && errno != EEXIST) {
-			log_warn("spool %s/%s", root, sdirs[d].dir);
-			goto fail;
-		}
+		/* Open first: vr-accept opens the spool on every connection,
+		 * and the directories are almost always there. */
 		sp->fd[d] = openat(root_fd, sdirs[d].dir,
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sp->fd[d] == -1 && errno == ENOENT) {
+			if (mkdirat(root_fd, sdirs[d].dir, 0700) == -1 &&
+			    errno != EEXIST) {
+				log_warn("spool %s/%s", root, sdirs[d].dir);
+				goto fail;
+			}
+			sp->fd[d] = openat(root_fd, sdirs[d].dir,
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		}
 		if (sp->fd[d] == -1) {
 			log_warn("spool %s/%s", root, sdirs[d].dir);
 			goto fail;
