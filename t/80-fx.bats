@@ -241,6 +241,9 @@ put_task() { # PATH [MORE-TASK-JSON]: an upload task PUTting to the receiver
 		(.[0].body | fromjson | .status == "FAILURE" and .extension == "mp4")' "$RECEIVER_LOG"
 	! grep -q '"path": *"/err?' "$RECEIVER_LOG"
 	! grep -q '"path": *"/ok2' "$RECEIVER_LOG"
+	# async on every task is async too
+	run fx POST /render/fxtest -d '{"movie":"small","upload":'"$(put_task /put/async2.webm '{"async": true}')"'}'
+	[ "$(code)" = 201 ]
 }
 
 @test "a render that fails calls its upload tasks' onerror with ?msg= the reason" {

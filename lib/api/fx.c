@@ -508,6 +508,18 @@ render_post(struct api *a, const char *project)
 	ids = jv_object_get(jv_copy(job), jv_string("uploads"));
 	has_uploads = jv_get_kind(ids) == JV_KIND_ARRAY &&
 	    jv_array_length(jv_copy(ids)) > 0;
+	/* async on the request, or on every one of its tasks */
+	if (has_uploads && !async) {
+		async = true;
+		jv_array_foreach(ids, i, u) {
+			jv task_async = jv_getpath(u, JV_ARRAY(jv_string("task"),
+			    jv_string("async")));
+			(void)i;
+			if (jv_get_kind(task_async) != JV_KIND_TRUE)
+				async = false;
+			jv_free(task_async);
+		}
+	}
 	jv_free(ids);
 	if (!has_uploads) {
 		jv_free(job);
@@ -540,8 +552,7 @@ fx_token(struct api *a, const char *token)
 	int d = id_valid(token) ? spool_find(&a->sp, token) : -1;
 	jv job;
 
-	/* QUEUED: a vr-validate that does not know validateOnly */
-	if (d != SD_DONE && d != SD_QUEUED) {
+	if (d != SD_DONE) {
 		fx_error(a, 404, "no token %.40s", token);
 		return jv_invalid();
 	}

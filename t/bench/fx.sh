@@ -71,13 +71,23 @@ for size in 720 1080; do
 		'BEGIN { printf "%-6s %8.3f %8.3f %8.3f %9.3f %11.3f %10.3f\n", s, f, m, g, w, f / w, m / w }'
 done
 
-echo "parallel: a 60 s 1920x1080 30 fps movie, GET /v2/render (whole render)"
+# the machine is shared: runs alternate (1 2 1 2 …) and each keeps its best
+echo "parallel: a 60 s 1920x1080 30 fps movie, GET /v2/render (whole render), best of ${RUNS:-2}"
 printf '%-10s %10s %8s\n' parallel wall_s frames
+for run in $(seq "${RUNS:-2}"); do
+	for n in 1 2; do
+		t=$(token fxtest long-1080 "$n" "run$run") || { echo "fx: POST failed"; continue; }
+		set -- $(fetch "$VR_URL/v2/render/$t.mp4" "$tmp/long-$n.mp4") || continue
+		eval "best=\${wall_$n:-}"
+		if [ -z "$best" ] || awk "BEGIN { exit !($3 < $best) }"; then
+			eval "wall_$n=$3"
+		fi
+		echo "  run $run parallel $n: $3 s" >&2
+	done
+done
 for n in 1 2; do
-	t=$(token fxtest long-1080 "$n") || { echo "fx: POST failed"; continue; }
-	set -- $(fetch "$VR_URL/v2/render/$t.mp4" "$tmp/long-$n.mp4") || continue
-	eval "wall_$n=$3"
-	printf '%-10s %10.3f %8s\n' "$n" "$3" "$(ffprobe -v error -select_streams v:0 \
+	eval "w=\${wall_$n:-}"
+	[ -n "$w" ] && printf '%-10s %10.3f %8s\n' "$n" "$w" "$(ffprobe -v error -select_streams v:0 \
 		-count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$tmp/long-$n.mp4")"
 done
 [ -n "${wall_1:-}" ] && [ -n "${wall_2:-}" ] &&
