@@ -281,3 +281,14 @@ put_task() { # PATH [MORE-TASK-JSON]: an upload task PUTting to the receiver
 	[ "$(grep -c '^#EXTINF' <<< "$output")" = 8 ]
 	grep -q '^#EXT-X-ENDLIST' <<< "$output"
 }
+
+@test "q= sets the JPEG frame's quality" {
+	t=$(token '{"movie":"motion","params":{"title":"Quality","image":"'"$ASSET_URL"'/pic.png","music":"'"$ASSET_URL"'/tone.wav"}}')
+	curl -sf -o "$VR_DIR/q5.jpg" "$VR_URL/v2/render/$t.jpg?frame=100&q=5"
+	curl -sf -o "$VR_DIR/q95.jpg" "$VR_URL/v2/render/$t.jpg?frame=100&q=95"
+	[ "$(probe "$VR_DIR/q5.jpg" stream=codec_name,width,height)" = "mjpeg,640,360" ]
+	small=$(stat -c %s "$VR_DIR/q5.jpg") big=$(stat -c %s "$VR_DIR/q95.jpg")
+	echo "q=5: $small bytes, q=95: $big bytes"
+	[ $((small * 2)) -lt "$big" ]
+	[ -L "$VR_SPOOL/fx/$t.f100q5.jpg" ] && [ -L "$VR_SPOOL/fx/$t.f100q95.jpg" ]
+}

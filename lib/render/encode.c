@@ -209,7 +209,11 @@ thumbnail(struct output *o, const AVFrame *f, int index, char *err,
 	c->color_range = AVCOL_RANGE_JPEG;
 	if (jpg) {
 		c->flags |= AV_CODEC_FLAG_QSCALE;
-		c->global_quality = FF_QP2LAMBDA * 3;
+		/* FX's q=1..100 onto mjpeg's scale, 31 (worst) to 2 (best) */
+		int q = o->spec->thumb_quality > 100 ? 100 :
+		    o->spec->thumb_quality;
+		c->global_quality = FF_QP2LAMBDA * (q > 0 ? 31 - (q - 1) * 29 /
+		    99 : 3);
 	}
 	if ((ret = avcodec_open2(c, c->codec, NULL)) < 0)
 		goto out;
@@ -228,6 +232,7 @@ thumbnail(struct output *o, const AVFrame *f, int index, char *err,
 	sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0,
 	    f->height, pic->data, pic->linesize);
 	pic->pts = 0;
+	pic->quality = c->global_quality;  /* a fixed qscale is read per frame */
 	if ((ret = avcodec_send_frame(c, pic)) < 0 ||
 	    (ret = avcodec_send_frame(c, NULL)) < 0 ||
 	    (ret = avcodec_receive_packet(c, pkt)) < 0)

@@ -413,6 +413,7 @@ run(struct jobrun *jr, volatile sig_atomic_t *stop)
 	spec.nthumb = nthumb;
 	spec.thumb_dir = out_dir;
 	spec.thumb_ext = thumb_ext;
+	spec.thumb_quality = (int)job_int(jr->job, "quality", 0);  /* FX q= */
 	spec.project_dir = jr->project_dir;
 	spec.locate = job_locate;
 	spec.locate_arg = jr;

@@ -43,6 +43,7 @@ struct render_spec {
 	int nthumb;
 	const char *thumb_dir;
 	const char *thumb_ext;   /* "png" or "jpg" */
+	int thumb_quality;       /* jpg: 1 (worst) to 100 (best); 0: default */
 	const char *project_dir;  /* fonts named by fontFile live here */
 	render_locate_fn locate;
 	void *locate_arg;
