@@ -292,3 +292,17 @@ put_task() { # PATH [MORE-TASK-JSON]: an upload task PUTting to the receiver
 	[ $((small * 2)) -lt "$big" ]
 	[ -L "$VR_SPOOL/fx/$t.f100q5.jpg" ] && [ -L "$VR_SPOOL/fx/$t.f100q95.jpg" ]
 }
+
+@test "frame N is frame N of the movie's video" {
+	t=$(token '{"movie":"motion","params":{"title":"Frames","image":"'"$ASSET_URL"'/pic.png","music":"'"$ASSET_URL"'/tone.wav"}}')
+	curl -sf -o "$VR_DIR/f100.png" "$VR_URL/v2/render/$t.png?frame=100"
+	curl -sf -o "$VR_DIR/frames.mp4" "$VR_URL/v2/render/$t.mp4"
+	ssim() { # PNG FRAME: SSIM of the PNG against that frame of the video
+		ffmpeg -nostdin -i "$1" -i "$VR_DIR/frames.mp4" -lavfi \
+			"[1:v]select=eq(n\,$2),setpts=PTS-STARTPTS[v];[0:v][v]ssim" -f null - 2>&1 |
+			sed -n 's/.*All:\([0-9.]*\).*/\1/p'
+	}
+	at100=$(ssim "$VR_DIR/f100.png" 100) at80=$(ssim "$VR_DIR/f100.png" 80)
+	echo "SSIM against frame 100: $at100, against frame 80: $at80"
+	python3 -c "import sys; sys.exit(not ($at100 >= 0.95 and $at100 > $at80))"
+}

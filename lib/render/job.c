@@ -420,9 +420,15 @@ run(struct jobrun *jr, volatile sig_atomic_t *stop)
 	spec.progress = job_progress;
 	spec.progress_arg = jr;
 	spec.stop = stop;
+	/* FX's one frame (?frame=N): render up to it, encode it alone */
+	if (job_int(jr->job, "frame", -1) >= 0) {
+		spec.frame_from = job_int(jr->job, "frame", 0);
+		spec.frame_to = spec.frame_from + 1;
+		spec.no_audio = true;
+	}
 	/* FX's parallel: N time segments at once (render_run when N is 1) */
-	rc = render_parallel(&spec, (int)job_int(jr->job, "parallel", 1), err,
-	    sizeof err, &code);
+	rc = render_parallel(&spec, spec.frame_to > 0 ? 1 :
+	    (int)job_int(jr->job, "parallel", 1), err, sizeof err, &code);
 	jv_free(spec.layers);
 	jv_free(resolved);
 	if (rc == 0 && rename(part, final) == -1) {
