@@ -36,7 +36,8 @@ LIBS_AV = $(call pkglibs,libavformat libavcodec libavfilter libavutil libswscale
 override LDFLAGS += -Wl,--as-needed
 
 # libvr, by concern (lib/*.h say what each owns)
-CORE_OBJ = lib/log.o lib/conf.o lib/id.o lib/clock.o lib/job.o lib/spool.o lib/watch.o
+CORE_OBJ = lib/log.o lib/conf.o lib/id.o lib/clock.o lib/job.o lib/spool.o lib/watch.o \
+	lib/util.o
 # webhook notifications in the spool (outbox/, sent/): core + libjq + sign
 NOTIFY_OBJ = lib/notify.o lib/upload.o
 # templates and their parametrization (libjq); signed output URLs (libcrypto)
@@ -115,7 +116,7 @@ bin/vr-validate: bin/vr-validate.o $(CORE_OBJ) $(TMPL_OBJ) $(FETCH_OBJ) \
 # vr-accept's request → job path under libFuzzer (make fuzz FUZZ_SECONDS=600)
 FUZZ_SECONDS ?= 600
 t/fuzz/fuzz-accept: t/fuzz/fuzz-accept.c $(ACCEPT_OBJ:.o=.c) lib/log.c lib/conf.c \
-		lib/id.c lib/clock.c lib/job.c lib/spool.c lib/watch.c lib/notify.c lib/upload.c lib/sign.c
+		lib/id.c lib/clock.c lib/job.c lib/spool.c lib/watch.c lib/util.c lib/notify.c lib/upload.c lib/sign.c
 	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell $(PKG_CONFIG) --cflags $(PKGS_ALL)) -Ilib -o $@ $^ \
 		$(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_HTTP) $(LIBS_NETTLE)

@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "util.h"
 
 #ifndef VR_CONF_DEFAULT
 #define VR_CONF_DEFAULT "/etc/vr/vr.conf"
@@ -230,19 +231,6 @@ set(const struct ckey *k, const char *value)
 	return "has an unknown type";
 }
 
-static char *
-trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
 static void
 set_defaults(void)
 {
@@ -288,7 +276,7 @@ conf_load(const char *path)
 		lineno++;
 		if ((hash = strchr(line, '#')) != NULL)
 			*hash = '\0';
-		key = trim(line);
+		key = str_trim(line);
 		if (*key == '\0')
 			continue;
 		if ((eq = strchr(key, '=')) == NULL) {
@@ -296,8 +284,8 @@ conf_load(const char *path)
 			goto out;
 		}
 		*eq = '\0';
-		key = trim(key);
-		value = trim(eq + 1);
+		key = str_trim(key);
+		value = str_trim(eq + 1);
 		for (i = 0; i < NKEYS; i++)
 			if (strcmp(keys[i].name, key) == 0)
 				break;

@@ -24,6 +24,7 @@
 #include "guard.h"
 #include "id.h"
 #include "log.h"
+#include "util.h"
 
 #define INDEX_MAX_SIZE 16384
 
@@ -58,24 +59,6 @@ fetch_sha256_hex(const void *data, size_t len, char out[65])
 	    md_len != 32)
 		fatalx(EX_SOFTWARE, "sha256 unavailable from libcrypto");
 	hex(md, md_len, out);
-}
-
-static int
-write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* create_tmp: a fresh file in tmp_fd, its name into name[64]. */

@@ -17,6 +17,7 @@
 #include "job.h"
 #include "log.h"
 #include "spool.h"
+#include "util.h"
 
 static const struct {
 	const char *dir;
@@ -127,24 +128,6 @@ spool_close(struct spool *sp)
 	}
 	free(sp->root);
 	sp->root = NULL;
-}
-
-static int
-write_all(int fd, const char *data, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, data, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* write_tmp: value, pretty-printed, into a fresh tmp/ file, synced.

@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "id.h"
 #include "upload.h"
+#include "util.h"
 
 static const char *const types_supported[] = { "s3", "http", "ftp", "sftp", NULL };
 static const char *const types_elsewhere[] = { "youtube", "facebook", "azureblob",
@@ -208,19 +209,6 @@ upload_redact_job(jv job)
 	return jv_object_set(job, jv_string("uploads"), uploads);
 }
 
-static char *
-trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
 /* profile_set: put key = value into the profile; "metadata.X" and
  * "headers.X" go into those objects; secure is a boolean, port a number. */
 static jv
@@ -273,7 +261,7 @@ profile_load(const char *name)
 
 		lineno++;
 		s[strcspn(s, "\r\n")] = '\0';
-		if (*(s = trim(s)) == '\0' || *s == '#')
+		if (*(s = str_trim(s)) == '\0' || *s == '#')
 			continue;
 		if ((eq = strchr(s, '=')) == NULL) {
 			fclose(fp);
@@ -282,7 +270,7 @@ profile_load(const char *name)
 			    "credential profile %s:%d: no '='", name, lineno));
 		}
 		*eq = '\0';
-		prof = profile_set(prof, trim(s), trim(eq + 1));
+		prof = profile_set(prof, str_trim(s), str_trim(eq + 1));
 	}
 	fclose(fp);
 	return prof;
