@@ -115,3 +115,19 @@ count() { # FILE STREAM: frames (packets) and duration of a stream
 	[ "$paced" -ge 900 ]
 	[ "$fast" -lt 500 ]
 }
+
+@test "cancelling a parallel render stops its segments: CANCELLED, no segment process or file left" {
+	t=$(token '{"movie":"long-1080","parallel":2,"params":{"image":"'"$ASSET_URL"'/pic.png"}}')
+	curl -s -o /dev/null --max-time 1 "$VR_URL/v2/render/$t.mp4" || true
+	wait_until 20 test -L "$VR_SPOOL/fx/$t.mp4"
+	id=$(readlink "$VR_SPOOL/fx/$t.mp4")
+	wait_until 30 eval "ls -A '$VR_SPOOL/out/$id/' 2>/dev/null | grep -q seg"
+	pid=$(jq -r .worker.pid "$VR_SPOOL/in-progress/$id.json")
+	[ "$(pgrep -P "$pid" | wc -l)" = 2 ]
+	run curl -s -X POST -u "$KEY:" "$VR_URL/api/v2/renders/$id/cancel"
+	wait_until 30 test -f "$VR_SPOOL/cancelled/$id.json"
+	wait_until 10 eval "! kill -0 $pid 2>/dev/null"
+	[ -z "$(ls -A "$VR_SPOOL/out/$id/" 2>/dev/null)" ]
+	run curl -s "$VR_URL/v2/render/$t.mp4"
+	jq -e '.status == 500 and (.error | test("cancelled"))' <<< "$output"
+}
