@@ -377,3 +377,18 @@ progressed() {
 	conf_set templates templates
 	start_bg render vr-render -j 2
 }
+
+@test "a GIF whose palette pass outlasts render_stall is not taken for a stalled render" {
+	# A daemon of its own, with a watchdog far shorter than the render.
+	mkdir -p "$VR_DIR/stall/spool/tmp" "$VR_DIR/stall/spool/queued"
+	sed -e "s|^spool = .*|spool = $VR_DIR/stall/spool|" -e '/^render_stall/d' \
+		"$VR_CONF" > "$VR_DIR/etc/stall.conf"
+	echo "render_stall = 1s" >> "$VR_DIR/etc/stall.conf"
+	start_bg stall-render vr-render -f "$VR_DIR/etc/stall.conf"
+	VR_SPOOL=$VR_DIR/stall/spool
+	id=$(render_to long '{}' '{}' '{"ext": "gif", "outputFormat": {"settingsTemplate": "DRAFT"}}')
+	stop_bg stall-render
+	run jq -r '[.state, .outputFile] | @tsv' "$VR_SPOOL/done/$id.json"
+	[ "$output" = "$(printf 'DONE\tvideo.gif')" ]
+	[ "$(probe "$(video "$id" gif)" v:0 codec_name)" = gif ]
+}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
 #include "log.h"
 
@@ -98,7 +99,7 @@ render_run(const struct render_spec *spec, char *err, size_t err_size,
 	struct output o = { 0 };
 	AVFrame *frame = NULL;
 	bool vdone = false, adone = false, stalled;
-	int64_t reported = -1, last_frames = 0;
+	int64_t reported = -1, reported_ms = 0, last_frames = 0;
 	long idle = 0;
 	int rc = -1, r;
 
@@ -160,8 +161,15 @@ render_run(const struct render_spec *spec, char *err, size_t err_size,
 				goto out;
 			adone |= r == 1;
 		}
-		if (spec->progress && o.frames != reported) {
+		/* The watchdog hears of every turn of this loop, a few times a
+		 * second, even when no frame has come out yet: a GIF's palette
+		 * holds every frame until the end. A source blocked in I/O stops
+		 * the loop, and with it these calls; a graph that spins is
+		 * caught by the idle count below. */
+		if (spec->progress && (o.frames != reported ||
+		    mono_ms() - reported_ms >= 250)) {
 			reported = o.frames;
+			reported_ms = mono_ms();
 			spec->progress(spec->progress_arg, o.frames, b.nframes + 1);
 		}
 		/* a segment without audio is done at its last frame */
