@@ -93,7 +93,8 @@ state_is() { # ID STATE
 	VR_PORT=$port VR_SPOOL=$VR_DIR/run-spool start_bg vr-run python3 -c \
 		'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
 		"$VR_ROOT/bin/vr-run"
-	wait_until 30 grep -q '^  curl ' "$VR_DIR/vr-run.log"
+	wait_until 60 grep -q '^  curl ' "$VR_DIR/vr-run.log" ||
+		{ cat "$VR_DIR/vr-run.log"; false; }
 	wait_until 10 port_open "$port"
 	[ -s "$VR_ROOT/etc/demo.key" ]
 	grep -q "API key: $(cat "$VR_ROOT/etc/demo.key")" "$VR_DIR/vr-run.log"
