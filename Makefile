@@ -97,8 +97,14 @@ ACCEPT_OBJ = lib/http.o lib/keys.o lib/api/route.o lib/api/common.o \
 	lib/api/submit.o lib/api/plainly.o lib/api/plainly-request.o \
 	lib/api/projects.o lib/api/files.o lib/api/fx.o \
 	lib/api/fx-serve.o
+# xinetd execs vr-accept per connection: the small libraries are linked
+# statically (Debian ships their .a), halving its start-up (0.86 → 0.46 ms
+# over an empty main; 1.44M → 0.71M instructions); libjq has no .a.
+LIBS_ACCEPT = $(call pkglibs,libjq) -Wl,-Bstatic \
+	$(shell $(PKG_CONFIG) --static --libs libbsd-overlay libmd http-parser nettle) \
+	-Wl,-Bdynamic
 bin/vr-accept: bin/vr-accept.o $(ACCEPT_OBJ) $(CORE_OBJ) $(NOTIFY_OBJ) lib/sign.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CORE) $(call pkglibs,libmd) $(LIBS_HTTP) $(LIBS_NETTLE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ACCEPT)
 
 # --- vr-notify: deliver webhooks from outbox/ (libcurl multi, guard, HMAC)
 bin/vr-notify: bin/vr-notify.o $(CORE_OBJ) $(NOTIFY_OBJ) $(SIGN_OBJ) \

@@ -411,3 +411,18 @@ sign() { # ID NAME EXPIRES -> sig
 	run api GET "/renders?page=$(head -c 60 /dev/zero | tr '\0' 9)"
 	[ "$(code)" = 400 ]
 }
+
+@test "a render's upload results and integrationDelivery are shown, its upload secrets never" {
+	id=$(put_job failed acme '. + {uploads: [{task: {extension: "mp4", destination: {type: "s3",
+		bucket: "b", aws_access_key_id: "AKIA1", aws_secret_access_key: "s3-hush"}},
+		status: "FAILURE", error: "SignatureDoesNotMatch", attempts: 1}]}')
+	run api GET "/renders/$id"
+	[ "$(code)" = 200 ]
+	[[ $(body) != *hush* ]]
+	body | jq -e '.uploads[0].task.destination.aws_secret_access_key == "***"
+		and .uploads[0].task.destination.aws_access_key_id == "AKIA1"
+		and .uploads[0].status == "FAILURE"
+		and .integrationDelivery.deliveries[0].status == "FAILURE"'
+	run api GET "/renders?state=FAILED"
+	[[ $(body) != *hush* ]]
+}

@@ -18,6 +18,7 @@
 #include "job.h"
 #include "log.h"
 #include "notify.h"
+#include "upload.h"
 
 #define API_KEY_MAX 256
 
@@ -309,7 +310,7 @@ api_render(struct api *a, jv job, enum sdir dir)
 		"parametrizationResults", "retried", "publicUrl", "progress",
 	};
 	const char *state = sdir_state(dir), *ext = job_str(job, "ext");
-	jv render = jv_object(), format;
+	jv render = jv_object(), format, uploads;
 	size_t i;
 
 	for (i = 0; i < sizeof shown / sizeof shown[0]; i++) {
@@ -335,6 +336,17 @@ api_render(struct api *a, jv job, enum sdir dir)
 	format = jv_object_set(format, jv_string("contentType"),
 	    jv_string(content_type_of(ext ? ext : "mp4")));
 	render = jv_object_set(render, jv_string("outputFormat"), format);
+	/* upload tasks and their results, never their secrets */
+	uploads = jv_object_get(jv_copy(job), jv_string("uploads"));
+	if (jv_get_kind(uploads) == JV_KIND_ARRAY) {
+		jv redacted = upload_redact_job(jv_copy(job));
+
+		render = jv_object_set(render, jv_string("uploads"),
+		    jv_object_get(redacted, jv_string("uploads")));
+		render = jv_object_set(render, jv_string("integrationDelivery"),
+		    upload_delivery(jv_copy(job)));
+	}
+	jv_free(uploads);
 	if (api_has_object(job, "webhook"))
 		render = jv_object_set(render, jv_string("webhookDelivery"),
 		    notify_delivery(&a->sp, jv_copy(job)));
