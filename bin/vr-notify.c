@@ -811,7 +811,7 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' },	/* --help: usage on stdout, exit 0 */
 		{ "enqueue", no_argument, NULL, 'e' },
 		{ "status", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 }

@@ -161,7 +161,7 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' },	/* --help: usage on stdout, exit 0 */
 		{ "once", required_argument, NULL, 'O' },
 		{ "template", required_argument, NULL, 'T' },
 		{ "params", required_argument, NULL, 'P' },

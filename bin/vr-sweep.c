@@ -284,7 +284,7 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "once", no_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' },	/* --help: usage on stdout, exit 0 */
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_path = NULL;

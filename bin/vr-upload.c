@@ -502,7 +502,7 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' },	/* --help: usage on stdout, exit 0 */
 		{ "once", no_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};

@@ -98,6 +98,19 @@ render_create(struct api *a)
 	submit_and_answer(a, job);
 }
 
+/* render_of: the caller's render id and its directory; an invalid, once
+ * 404 RENDER_DOES_NOT_EXIST has been answered, when there is none (or it is
+ * another organisation's: they look alike). */
+static jv
+render_of(struct api *a, const char *id, enum sdir *dir)
+{
+	jv job = api_job(a, id, dir);
+
+	if (!jv_is_valid(job))
+		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
+	return job;
+}
+
 static void
 render_resubmit(struct api *a, const char *id)
 {
@@ -109,10 +122,9 @@ render_resubmit(struct api *a, const char *id)
 	jv old, job;
 	size_t i;
 
-	old = api_job(a, id, &dir);
+	old = render_of(a, id, &dir);
 	if (!jv_is_valid(old)) {
 		jv_free(old);
-		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
 		return;
 	}
 	job = api_new_job(a->key.org, "plainly", &f);
@@ -132,11 +144,10 @@ static void
 render_get(struct api *a, const char *id)
 {
 	enum sdir dir;
-	jv job = api_job(a, id, &dir);
+	jv job = render_of(a, id, &dir);
 
 	if (!jv_is_valid(job)) {
 		jv_free(job);
-		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
 		return;
 	}
 	api_json(a, 200, api_render(a, job, dir));
@@ -456,11 +467,9 @@ render_cancel(struct api *a, const char *id)
 	jv job;
 
 	for (tries = 0; tries < 5; tries++) {
-		job = api_job(a, id, &dir);
+		job = render_of(a, id, &dir);
 		if (!jv_is_valid(job)) {
 			jv_free(job);
-			api_error(a, 404, "RENDER_DOES_NOT_EXIST",
-			    "no render %.40s", id);
 			return;
 		}
 		switch (dir) {
@@ -559,11 +568,10 @@ render_delete(struct api *a, const char *id)
 	char name[ID_LEN + 6], text[16], out_dir[4096];
 	bool skip_assets;
 	enum sdir dir;
-	jv job = api_job(a, id, &dir);
+	jv job = render_of(a, id, &dir);
 
 	if (!jv_is_valid(job)) {
 		jv_free(job);
-		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
 		return;
 	}
 	if (!sdir_is_final(dir)) {
@@ -599,11 +607,10 @@ render_promote(struct api *a, const char *id)
 {
 	char token[33], name[ID_LEN + 6];
 	enum sdir dir;
-	jv job = api_job(a, id, &dir);
+	jv job = render_of(a, id, &dir);
 
 	if (!jv_is_valid(job)) {
 		jv_free(job);
-		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
 		return;
 	}
 	if (dir != SD_DONE) {
@@ -644,11 +651,10 @@ static void
 render_webhook(struct api *a, const char *id)
 {
 	enum sdir dir;
-	jv job = api_job(a, id, &dir);
+	jv job = render_of(a, id, &dir);
 
 	if (!jv_is_valid(job)) {
 		jv_free(job);
-		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %.40s", id);
 		return;
 	}
 	if (!sdir_is_final(dir)) {
