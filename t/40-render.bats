@@ -383,10 +383,10 @@ progressed() {
 	mkdir -p "$VR_DIR/stall/spool/tmp" "$VR_DIR/stall/spool/queued"
 	sed -e "s|^spool = .*|spool = $VR_DIR/stall/spool|" -e '/^render_stall/d' \
 		"$VR_CONF" > "$VR_DIR/etc/stall.conf"
-	echo "render_stall = 1s" >> "$VR_DIR/etc/stall.conf"
+	echo "render_stall = 3s" >> "$VR_DIR/etc/stall.conf"
 	start_bg stall-render vr-render -f "$VR_DIR/etc/stall.conf"
 	VR_SPOOL=$VR_DIR/stall/spool
-	id=$(render_to long '{}' '{}' '{"ext": "gif", "outputFormat": {"settingsTemplate": "DRAFT"}}')
+	id=$(render_to long '{}' '{}' '{"ext": "gif"}')
 	stop_bg stall-render
 	run jq -r '[.state, .outputFile] | @tsv' "$VR_SPOOL/done/$id.json"
 	[ "$output" = "$(printf 'DONE\tvideo.gif')" ]

@@ -11,10 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,9 +114,36 @@ set_limits(void)
 	}
 }
 
+/* heartbeat: while the render child works, that is while its CPU time
+ * advances, tell the daemon's watchdog four times a second, even inside one
+ * long call into libavfilter (a GIF's palette pass over a composition made
+ * only of generated layers runs every frame in one call). A child blocked in
+ * I/O uses no CPU and stays silent, so render_stall still catches it; one
+ * that spins is bounded by render_timeout and RLIMIT_CPU. */
+static void *
+heartbeat(void *arg)
+{
+	int progress_fd = (int)(intptr_t)arg;
+	const struct timespec tick = { 0, 250 * 1000 * 1000 };
+	struct timespec cpu;
+	int64_t cpu_ms, last_ms = -1;
+
+	for (;;) {
+		nanosleep(&tick, NULL);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+		cpu_ms = (int64_t)cpu.tv_sec * 1000 + cpu.tv_nsec / 1000000;
+		/* at least a tenth of a core since the last tick */
+		if (last_ms >= 0 && cpu_ms - last_ms >= 25 &&
+		    write(progress_fd, "+", 1) == -1 && errno != EAGAIN)
+			return NULL;
+		last_ms = cpu_ms;
+	}
+}
+
 static _Noreturn void
 child_main(struct daemon *d, const char *id, int lease_fd, int progress_fd)
 {
+	pthread_t beat;
 	struct sigaction sa = { .sa_handler = on_child_signal };
 
 	sigemptyset(&sa.sa_mask);
@@ -127,6 +157,10 @@ child_main(struct daemon *d, const char *id, int lease_fd, int progress_fd)
 		if (d->child[i].pid > 0 && d->child[i].progress_fd >= 0)
 			close(d->child[i].progress_fd);
 	set_limits();
+	if (pthread_create(&beat, NULL, heartbeat,
+	    (void *)(intptr_t)progress_fd) != 0)
+		log_warnx("%s: no heartbeat thread: long filter passes may be "
+		    "taken for stalls", id);
 	render_job(d->sp, id, lease_fd, &child_stop, progress_fd);
 	/* exit, not _exit: leak checkers look at the child too */
 	tmpl_cache_clear();

@@ -84,6 +84,8 @@ struct output {
 	AVStream *vst, *ast;
 	AVPacket *pkt;
 	int64_t frames;          /* video frames sent to the encoder */
+	int64_t frames_total;    /* what progress counts to (encode included) */
+	int64_t reported_frames, reported_ms;  /* last progress report */
 	bool header;
 	/* thumbnails */
 	const struct render_spec *spec;

@@ -38,6 +38,27 @@ render_init(void)
 	av_log_set_callback(av_log_line);
 }
 
+/* report: tell spec->progress how far the render is: at each new frame out,
+ * and, with nothing new, at least every 250 ms while work goes on. The
+ * watchdog hears of every call; so a GIF's palette pass (which holds every
+ * frame until the end, then lets them all out at once) is not taken for a
+ * stall, while a source blocked in I/O, which stops all work, still is. */
+static void
+report(struct output *o)
+{
+	const struct render_spec *spec = o->spec;
+	int64_t now;
+
+	if (spec == NULL || spec->progress == NULL)
+		return;
+	now = mono_ms();
+	if (o->frames == o->reported_frames && now - o->reported_ms < 250)
+		return;
+	o->reported_frames = o->frames;
+	o->reported_ms = now;
+	spec->progress(spec->progress_arg, o->frames, o->frames_total);
+}
+
 /* drain_sink: encode every frame the sink has; 1 at its end, 0, or -1. */
 static int
 drain_sink(AVFilterContext *sink, AVFrame *f, struct output *o, bool video,
@@ -61,6 +82,7 @@ drain_sink(AVFilterContext *sink, AVFrame *f, struct output *o, bool video,
 		av_frame_unref(f);
 		if (ret == -1)
 			return -1;
+		report(o);
 	}
 }
 
@@ -99,7 +121,7 @@ render_run(const struct render_spec *spec, char *err, size_t err_size,
 	struct output o = { 0 };
 	AVFrame *frame = NULL;
 	bool vdone = false, adone = false, stalled;
-	int64_t reported = -1, reported_ms = 0, last_frames = 0;
+	int64_t last_frames = 0;
 	long idle = 0;
 	int rc = -1, r;
 
@@ -109,6 +131,8 @@ render_run(const struct render_spec *spec, char *err, size_t err_size,
 	*code = "WORKER_FFMPEG_ENCODING_ERROR";
 	if (output_open(&o, &b, err, err_size) == -1)
 		goto out;
+	o.frames_total = b.nframes + 1;
+	o.reported_frames = -1;
 	if ((frame = av_frame_alloc()) == NULL) {
 		snprintf(err, err_size, "out of memory");
 		goto out;
@@ -161,17 +185,9 @@ render_run(const struct render_spec *spec, char *err, size_t err_size,
 				goto out;
 			adone |= r == 1;
 		}
-		/* The watchdog hears of every turn of this loop, a few times a
-		 * second, even when no frame has come out yet: a GIF's palette
-		 * holds every frame until the end. A source blocked in I/O stops
-		 * the loop, and with it these calls; a graph that spins is
-		 * caught by the idle count below. */
-		if (spec->progress && (o.frames != reported ||
-		    mono_ms() - reported_ms >= 250)) {
-			reported = o.frames;
-			reported_ms = mono_ms();
-			spec->progress(spec->progress_arg, o.frames, b.nframes + 1);
-		}
+		/* a graph that spins without output is caught by the idle
+		 * count below */
+		report(&o);
 		/* a segment without audio is done at its last frame */
 		if (spec->frame_to > 0 && o.frames >= spec->frame_to &&
 		    spec->no_audio)
