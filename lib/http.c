@@ -365,13 +365,17 @@ keep_alive(struct http_conn *c)
 	    c->served + 1 < c->limits->max_requests;
 }
 
-int
-http_head(struct http_conn *c, int status, const char *content_type,
-    const char *extra_headers, int64_t content_length)
+/* compose_head: the status line and headers of the one answer to this
+ * request, ending with the blank line, into *whole (malloc'ed). A negative
+ * content_length means the body follows in chunks (the caller frames them,
+ * ending with "0\r\n\r\n"). */
+static int
+compose_head(struct http_conn *c, int status, const char *content_type,
+    const char *extra_headers, int64_t content_length, char **whole,
+    size_t *whole_len)
 {
-	char head[1024], length[48], *whole = NULL;
-	size_t whole_len = 0;
-	int n, rc;
+	char head[1024], length[48];
+	int n;
 
 	if (c->responded) {
 		log_warnx("http: a second answer to one request");
@@ -380,8 +384,6 @@ http_head(struct http_conn *c, int status, const char *content_type,
 	c->responded = true;
 	if (!keep_alive(c))
 		c->close_after = true;
-	/* a negative length: the body follows in chunks (the caller frames
-	 * them, ending with "0\r\n\r\n") */
 	if (content_length < 0)
 		snprintf(length, sizeof length, "Transfer-Encoding: chunked");
 	else
@@ -395,14 +397,29 @@ http_head(struct http_conn *c, int status, const char *content_type,
 	    length, c->close_after ? "close" : "keep-alive");
 	if (n < 0 || (size_t)n >= sizeof head)
 		return -1;
-	/* one write: the head must not wait behind Nagle for the body */
-	if (append(&whole, &whole_len, head, (size_t)n) == -1 ||
-	    (extra_headers != NULL && append(&whole, &whole_len, extra_headers,
+	if (append(whole, whole_len, head, (size_t)n) == -1 ||
+	    (extra_headers != NULL && append(whole, whole_len, extra_headers,
 	    strlen(extra_headers)) == -1) ||
-	    append(&whole, &whole_len, "\r\n", 2) == -1) {
-		free(whole);
+	    append(whole, whole_len, "\r\n", 2) == -1) {
+		free(*whole);
+		*whole = NULL;
 		return -1;
 	}
+	return 0;
+}
+
+int
+http_head(struct http_conn *c, int status, const char *content_type,
+    const char *extra_headers, int64_t content_length)
+{
+	char *whole = NULL;
+	size_t whole_len = 0;
+	int rc;
+
+	if (compose_head(c, status, content_type, extra_headers,
+	    content_length, &whole, &whole_len) == -1)
+		return -1;
+	/* one write: the head must not wait behind Nagle for the body */
 	rc = write_all(c, whole, whole_len);
 	free(whole);
 	return rc;
@@ -414,31 +431,14 @@ http_respond(struct http_conn *c, int status, const char *content_type,
 {
 	char *whole = NULL;
 	size_t whole_len = 0;
-	char head[1024];
-	int n, rc;
+	int rc;
 
-	if (c->responded) {
-		log_warnx("http: a second answer to one request");
+	if (compose_head(c, status, content_type, extra_headers, (int64_t)len,
+	    &whole, &whole_len) == -1)
 		return -1;
-	}
-	c->responded = true;
-	if (!keep_alive(c))
-		c->close_after = true;
 	/* one write for head and body: two small writes meet Nagle's delay */
-	n = snprintf(head, sizeof head,
-	    "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\nConnection: %s\r\n",
-	    status, http_status_text(status),
-	    content_type ? "Content-Type: " : "",
-	    content_type ? content_type : "", content_type ? "\r\n" : "",
-	    len, c->close_after ? "close" : "keep-alive");
-	if (n < 0 || (size_t)n >= sizeof head)
-		return -1;
-	if (append(&whole, &whole_len, head, (size_t)n) == -1 ||
-	    (extra_headers != NULL && append(&whole, &whole_len, extra_headers,
-	    strlen(extra_headers)) == -1) ||
-	    append(&whole, &whole_len, "\r\n", 2) == -1 ||
-	    (!c->is_head && len > 0 && append(&whole, &whole_len, body,
-	    len) == -1)) {
+	if (!c->is_head && len > 0 &&
+	    append(&whole, &whole_len, body, len) == -1) {
 		free(whole);
 		return -1;
 	}
