@@ -266,6 +266,50 @@ same_file(struct api *a, const char *id, int fd)
 	return same;
 }
 
+/* open_when_ready: the render's video once it exists: the finished output
+ * (*done set true, when done is not NULL) or the part still growing. Waits
+ * until deadline; fails early, having answered, when the render fails or
+ * is gone (404), the finished file is missing (410) or nothing started in
+ * time (504). The descriptor, or -1. */
+static int
+open_when_ready(struct api *a, const char *id, int64_t deadline, bool *done)
+{
+	int dir = -1, fd = -1;
+	bool final;
+	jv job;
+
+	for (;;) {
+		job = job_of(a, id, &dir);
+		if (!jv_is_valid(job)) {
+			jv_free(job);
+			fx_error(a, 404, "the render is gone");
+			return -1;
+		}
+		if (sdir_is_final((enum sdir)dir) && dir != SD_DONE) {
+			answer_failed(a, job, dir);
+			return -1;
+		}
+		final = dir == SD_DONE;
+		fd = final ? open_output(a, id, job_str(job, "outputFile")) :
+		    open_part(a, id);
+		jv_free(job);
+		if (fd != -1) {
+			if (done != NULL)
+				*done = final;
+			return fd;
+		}
+		if (final) {
+			fx_error(a, 410, "the render's file is gone");
+			return -1;
+		}
+		if (mono_ms() >= deadline) {
+			fx_error(a, 504, "the render did not start in time");
+			return -1;
+		}
+		pause_ms(POLL_MS);
+	}
+}
+
 /* stream: follow the growing file, chunked, until the job is final; when
  * paced, no faster than playback (after PREROLL_S). */
 static void
@@ -279,32 +323,8 @@ stream(struct api *a, const char *id, const char *ext, bool paced,
 	bool final;
 	jv job;
 
-	/* wait for the file to exist, failing early if the render does */
-	while (fd == -1) {
-		job = job_of(a, id, &dir);
-		if (!jv_is_valid(job)) {
-			jv_free(job);
-			fx_error(a, 404, "the render is gone");
-			return;
-		}
-		if (sdir_is_final((enum sdir)dir) && dir != SD_DONE) {
-			answer_failed(a, job, dir);
-			return;
-		}
-		fd = dir == SD_DONE ? open_output(a, id, job_str(job,
-		    "outputFile")) : open_part(a, id);
-		jv_free(job);
-		if (fd == -1 && dir == SD_DONE) {
-			fx_error(a, 410, "the render's file is gone");
-			return;
-		}
-		if (fd == -1 && mono_ms() >= deadline) {
-			fx_error(a, 504, "the render did not start in time");
-			return;
-		}
-		if (fd == -1)
-			pause_ms(POLL_MS);
-	}
+	if ((fd = open_when_ready(a, id, deadline, NULL)) == -1)
+		return;
 	if (http_head(a->c, 200, content_type(ext),
 	    "Cache-Control: no-cache\r\n", -1) == -1 || http_is_head(a->c))
 		goto out;
@@ -514,34 +534,13 @@ playlist(struct api *a, const char *id, const char *token, double duration)
 	int64_t deadline = mono_ms() + conf.render_timeout_ms;
 	struct fmp4 *m;
 	struct stat st;
-	int dir = -1, fd = -1, listed, i;
+	int fd = -1, listed, i;
 	bool final = false;
 	double seg, longest = 1;
-	jv job, text;
+	jv text;
 
-	while (fd == -1) {
-		job = job_of(a, id, &dir);
-		if (!jv_is_valid(job)) {
-			jv_free(job);
-			fx_error(a, 404, "the render is gone");
-			return;
-		}
-		if (sdir_is_final((enum sdir)dir) && dir != SD_DONE) {
-			answer_failed(a, job, dir);
-			return;
-		}
-		final = dir == SD_DONE;
-		fd = final ? open_output(a, id, job_str(job, "outputFile")) :
-		    open_part(a, id);
-		jv_free(job);
-		if (fd == -1 && (final || mono_ms() >= deadline)) {
-			fx_error(a, final ? 410 : 504, "the render's file is not "
-			    "there");
-			return;
-		}
-		if (fd == -1)
-			pause_ms(POLL_MS);
-	}
+	if ((fd = open_when_ready(a, id, deadline, &final)) == -1)
+		return;
 	if ((m = malloc(sizeof *m)) == NULL || fstat(fd, &st) == -1) {
 		free(m);
 		close(fd);
