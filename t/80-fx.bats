@@ -8,19 +8,7 @@
 load helper
 
 setup_file() {
-	vr_setup "fetch_allow = 127.0.0.1" "validate_wait = 20s" \
-		"anonymous_projects = fxtest" "routing_keys = default, gold" \
-		"parallel_max = 4" "upload_attempts = 1"
-	mkdir -p "$VR_DIR/media"
-	local m=$VR_DIR/media ff="ffmpeg -nostdin -loglevel error -y"
-	$ff -f lavfi -i testsrc=s=320x240 -frames:v 1 "$m/pic.png"
-	$ff -f lavfi -i sine=f=440:d=10:sample_rate=48000 -ac 2 "$m/tone.wav"
-	start_asset_server "$m"
-	start_xinetd
-	KEY=$(make_key acme)
-	export KEY
-	start_bg validate vr-validate
-	start_bg render vr-render -j 1
+	start_fx_pipeline "anonymous_projects = fxtest" "upload_attempts = 1"
 	start_receiver
 	start_bg upload vr-upload -f "$VR_CONF"
 	start_bg notify vr-notify -f "$VR_CONF"

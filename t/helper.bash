@@ -13,6 +13,8 @@
 #   start_asset_server DIR  python's http.server on DIR; sets ASSET_URL
 #   start_receiver          t/receiver.py; sets RECEIVER_URL, RECEIVER_LOG
 #   make_key ORG [ARGS]     vr-keygen; prints the key
+#   start_fx_pipeline CONF-LINES...  vr_setup, FX media on an asset server,
+#                           xinetd, a key (KEY), vr-validate, vr-render -j 1
 
 VR_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 PATH=$VR_ROOT/bin:$PATH
@@ -161,4 +163,20 @@ job_state() {
 # job_in ID DIR: is job ID in state directory DIR?
 job_in() {
 	[ -f "$VR_SPOOL/$2/$1.json" ]
+}
+
+# start_fx_pipeline CONF-LINES...: what the FX suites share (t/80, t/81).
+start_fx_pipeline() {
+	vr_setup "fetch_allow = 127.0.0.1" "validate_wait = 20s" \
+		"routing_keys = default, gold" "parallel_max = 4" "$@"
+	mkdir -p "$VR_DIR/media"
+	local m=$VR_DIR/media ff="ffmpeg -nostdin -loglevel error -y"
+	$ff -f lavfi -i testsrc=s=320x240 -frames:v 1 "$m/pic.png"
+	$ff -f lavfi -i sine=f=440:d=10:sample_rate=48000 -ac 2 "$m/tone.wav"
+	start_asset_server "$m"
+	start_xinetd
+	KEY=$(make_key acme)
+	export KEY
+	start_bg validate vr-validate
+	start_bg render vr-render -j 1
 }
