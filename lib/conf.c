@@ -29,9 +29,12 @@ struct ckey {
 	enum ctype type;
 	size_t offset;
 	const char *dflt;
+	const char *choices;   /* C_STR: the words allowed, or NULL for any */
 };
 
-#define K(name, type, field, dflt) { name, type, offsetof(struct conf, field), dflt }
+#define K(name, type, field, dflt) { name, type, offsetof(struct conf, field), dflt, NULL }
+#define KC(name, field, dflt, choices) \
+	{ name, C_STR, offsetof(struct conf, field), dflt, choices }
 static const struct ckey keys[] = {
 	K("spool", C_PATH, spool, "../spool"),
 	K("templates", C_PATH, templates, "templates"),
@@ -78,6 +81,7 @@ static const struct ckey keys[] = {
 	K("upload_part_size", C_SIZE, upload_part_size, "16M"),
 	K("upload_multipart_threshold", C_SIZE, upload_multipart_threshold, "64M"),
 	K("upload_timeout", C_MS, upload_timeout_ms, "30m"),
+	KC("upload_s3_payload", upload_s3_payload, "auto", "auto signed unsigned"),
 	K("webhook_concurrency", C_INT, webhook_concurrency, "64"),
 	K("webhook_timeout", C_MS, webhook_timeout_ms, "30s"),
 	K("webhook_retry_initial", C_MS, webhook_retry_initial_ms, "15m"),
@@ -85,6 +89,7 @@ static const struct ckey keys[] = {
 	K("webhook_give_up", C_MS, webhook_give_up_ms, "24h"),
 };
 #undef K
+#undef KC
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 static char *conf_dir;   /* directory of the file, for relative paths */
@@ -180,10 +185,25 @@ parse_list(const char *s, struct conf_list *list)
 	return 0;
 }
 
+/* is_choice: is value one of the blank-separated words of choices? */
+static bool
+is_choice(const char *value, const char *choices)
+{
+	size_t len = strlen(value), wlen;
+
+	for (const char *w = choices; *w != '\0'; w += wlen + (w[wlen] == ' ')) {
+		wlen = strcspn(w, " ");
+		if (wlen == len && strncmp(w, value, len) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* set: parse value for key k. Returns NULL, or what is wrong with it. */
 static const char *
 set(const struct ckey *k, const char *value)
 {
+	static char why[128];
 	char **str = field(k);
 	int64_t n;
 
@@ -192,6 +212,10 @@ set(const struct ckey *k, const char *value)
 	case C_STR:
 		if (*value == '\0' && k->type == C_PATH)
 			return "needs a path";
+		if (k->choices != NULL && !is_choice(value, k->choices)) {
+			snprintf(why, sizeof why, "needs one of: %s", k->choices);
+			return why;
+		}
 		free(*str);
 		if (k->type == C_PATH && value[0] != '/' && conf_dir != NULL) {
 			if (asprintf(str, "%s/%s", conf_dir, value) == -1)

@@ -76,6 +76,7 @@ struct conf {
 	int64_t upload_part_size;
 	int64_t upload_multipart_threshold;
 	int64_t upload_timeout_ms;
+	char *upload_s3_payload;    /* auto, signed or unsigned (s3.h) */
 	/* vr-notify */
 	int webhook_concurrency;
 	int64_t webhook_timeout_ms;

@@ -62,7 +62,8 @@ struct delivery {
 	int nparts;
 	int64_t part_size;
 	char *part_busy;
-	struct hasher *hasher;     /* part hashes, computed ahead */
+	struct hasher *hasher;     /* part hashes, computed ahead; NULL when
+	                            * the payload is not signed */
 	struct request *requests;  /* in flight */
 	bool failed, retry, aborting;
 	char error[1024];
@@ -72,9 +73,10 @@ struct delivery {
 };
 
 /*
- * The parts' x-amz-content-sha256 are computed by a thread running ahead of
- * the transfers, so that hashing (about 1 ms per MB) overlaps sending
- * instead of stalling the event loop before each part.
+ * When the payload is signed (s3_payload_signed), the parts'
+ * x-amz-content-sha256 are computed by a thread running ahead of the
+ * transfers, so that hashing (about 1 ms per MB) overlaps sending instead
+ * of stalling the event loop before each part.
  */
 struct hasher {
 	pthread_t thread;
@@ -476,7 +478,9 @@ part_start(struct delivery *d, int i)
 		return -1;
 	snprintf(query, sizeof query, "partNumber=%d&uploadId=%s", i + 1, eid);
 	curl_free(eid);
-	if (hasher_get(d->hasher, i, sha) != 0) {
+	if (d->hasher == NULL) {
+		snprintf(sha, sizeof sha, "%s", S3_UNSIGNED_PAYLOAD);
+	} else if (hasher_get(d->hasher, i, sha) != 0) {
 		fail(d, false, "reading the output: %s", strerror(errno));
 		return -1;
 	}
@@ -831,7 +835,9 @@ start_single(struct delivery *d)
 	char sha[SHA256_HEX_LEN + 1];
 
 	if (d->s3 != NULL) {
-		if (s3_sha256_fd(d->fd, 0, d->size, sha) != 0) {
+		if (!d->s3->sign_payload) {
+			snprintf(sha, sizeof sha, "%s", S3_UNSIGNED_PAYLOAD);
+		} else if (s3_sha256_fd(d->fd, 0, d->size, sha) != 0) {
 			fail(d, false, "reading the output: %s", strerror(errno));
 			return -1;
 		}
@@ -929,13 +935,16 @@ multipart_setup(struct delivery *d)
 		d->state = jv_null();
 	}
 	jv_free(parts);
-	/* part_busy doubles as the list of stored parts the hasher skips */
-	for (int i = 0; have_upload_id(d) && i < d->nparts; i++)
-		d->part_busy[i] = part_stored(d, i);
-	d->hasher = hasher_start(d->fd, d->size, d->part_size, d->nparts, d->part_busy);
-	memset(d->part_busy, 0, (size_t)d->nparts);
-	if (d->hasher == NULL)
-		return -1;
+	if (d->s3->sign_payload) {
+		/* part_busy doubles as the list of stored parts the hasher skips */
+		for (int i = 0; have_upload_id(d) && i < d->nparts; i++)
+			d->part_busy[i] = part_stored(d, i);
+		d->hasher = hasher_start(d->fd, d->size, d->part_size, d->nparts,
+		    d->part_busy);
+		memset(d->part_busy, 0, (size_t)d->nparts);
+		if (d->hasher == NULL)
+			return -1;
+	}
 	if (have_upload_id(d))
 		return 0;
 	{
@@ -955,7 +964,8 @@ prepare(struct delivery *d, const char *default_name, char *err, size_t size)
 {
 	if (strcmp(d->type, "s3") == 0) {
 		if ((d->s3 = s3_target_new(d->dest, default_name,
-		    upload_content_type(d->ext), err, size)) == NULL)
+		    upload_content_type(d->ext), conf.upload_s3_payload, err,
+		    size)) == NULL)
 			return -1;
 		d->result_url = strdup(d->s3->object_url);
 		d->multipart = d->size > 0 && d->size >= conf.upload_multipart_threshold;

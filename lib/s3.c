@@ -139,9 +139,19 @@ object_headers(struct s3_target *t, jv dest, const char *content_type)
 	return rc;
 }
 
+bool
+s3_payload_signed(const char *policy, const char *scheme)
+{
+	if (strcmp(policy, "signed") == 0)
+		return true;
+	if (strcmp(policy, "unsigned") == 0)
+		return false;
+	return strcmp(scheme, "http") == 0;
+}
+
 struct s3_target *
 s3_target_new(jv dest, const char *default_key, const char *content_type,
-    char *err, size_t err_size)
+    const char *payload_policy, char *err, size_t err_size)
 {
 	struct s3_target *t = calloc(1, sizeof *t);
 	const char *host = field(dest, "s3host"), *bucket = field(dest, "bucket");
@@ -189,6 +199,7 @@ s3_target_new(jv dest, const char *default_key, const char *content_type,
 	} else if (object_headers(t, dest, content_type) != 0) {
 		snprintf(err, err_size, "s3: a header (metadata, acl ...) is not valid");
 	} else {
+		t->sign_payload = s3_payload_signed(payload_policy, scheme);
 		free(ekey);
 		return t;
 	}

@@ -2,7 +2,8 @@
  * s3.h — what an S3 request needs beyond plain HTTP: path-style URLs on
  * any endpoint (http(s)://S3HOST/BUCKET/KEY), SigV4 signing by libcurl
  * (CURLOPT_AWS_SIGV4) with x-amz-content-sha256 computed here (libcurl
- * 7.88 signs the value we send but does not compute it), the object's
+ * 7.88 signs the value we send but does not compute it) or UNSIGNED-PAYLOAD
+ * (s3_payload_signed decides which), the object's
  * headers (Content-Type, Cache-Control, Content-Disposition, x-amz-acl,
  * x-amz-meta-*), the bodies and answers of multipart upload, and S3's
  * error text ("SignatureDoesNotMatch: The request signature ...").
@@ -14,9 +15,12 @@
 
 #include <curl/curl.h>
 #include <jv.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #define SHA256_HEX_LEN 64
+/* x-amz-content-sha256 of a body sent without its hash in the signature */
+#define S3_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
 
 struct s3_target {
 	char *object_url;     /* http(s)://host/bucket/encoded-key */
@@ -24,13 +28,23 @@ struct s3_target {
 	char *access_key;
 	char *secret_key;
 	struct curl_slist *object_headers; /* sent when the object is created */
+	bool sign_payload;    /* the file's SHA-256 goes in the signature */
 };
 
+/* s3_payload_signed: is a file body hashed and signed, under policy (the
+ * vr.conf upload_s3_payload: "auto", "signed" or "unsigned") on a URL of
+ * scheme? auto signs over http only: over https TLS already guards the
+ * body, and hashing it costs a CPU second per 2 GB (the AWS SDKs' and
+ * botocore's default). */
+bool s3_payload_signed(const char *policy, const char *scheme);
+
 /* s3_target_new: from an s3 destination (borrowed), the key defaulting to
- * default_key, Content-Type to content_type. NULL with err filled when a
- * field is not usable. */
+ * default_key, Content-Type to content_type, sign_payload from
+ * payload_policy (s3_payload_signed). NULL with err filled when a field is
+ * not usable. */
 struct s3_target *s3_target_new(jv dest, const char *default_key,
-    const char *content_type, char *err, size_t err_size);
+    const char *content_type, const char *payload_policy, char *err,
+    size_t err_size);
 void s3_target_free(struct s3_target *t);
 
 /* s3_url: object_url + query ("uploads=", "partNumber=1&uploadId=X": the
@@ -38,8 +52,9 @@ void s3_target_free(struct s3_target *t);
 char *s3_url(const struct s3_target *t, const char *query);
 
 /* s3_sign: have libcurl sign easy's request for t, and add the
- * x-amz-content-sha256 header to *headers (which the caller installs with
- * CURLOPT_HTTPHEADER and frees). 0 or -1. */
+ * x-amz-content-sha256 header (sha256_hex, or S3_UNSIGNED_PAYLOAD) to
+ * *headers (which the caller installs with CURLOPT_HTTPHEADER and frees).
+ * 0 or -1. */
 int s3_sign(CURL *easy, const struct s3_target *t, const char *sha256_hex,
     struct curl_slist **headers);
 

@@ -412,3 +412,106 @@ upload_field() { jq -r ".uploads[${3:-0}].$2" "$VR_SPOOL/done/$1.json"; }
 		and .deliveries[0] == {type: "s3", extension: "mp4", status: "SUCCESS", url: "u", error: null, attempts: 1}
 		and .deliveries[1].error == "HTTP 403: no"' > /dev/null
 }
+
+# private_spool CONF-LINES...: a spool and vr.conf of the test's own
+# (PRIV_SPOOL, PRIV_CONF) for vr-upload --once runs under other settings,
+# out of reach of the suite's daemon.
+private_spool() {
+	local d
+	PRIV_SPOOL=$BATS_TEST_TMPDIR/spool
+	PRIV_CONF=$BATS_TEST_TMPDIR/vr.conf
+	for d in tmp pending invalid throttled queued in-progress uploading done \
+		failed cancelled outbox sent out assets lease; do
+		mkdir -p "$PRIV_SPOOL/$d"
+	done
+	cp "$VR_DIR/etc/secret" "$BATS_TEST_TMPDIR/secret"
+	printf '%s\n' "spool = spool" "secret = secret" "fetch_allow = 127.0.0.1" \
+		"upload_attempts = 1" "upload_part_size = 5M" \
+		"upload_multipart_threshold = 8M" "$@" > "$PRIV_CONF"
+}
+
+# upload_once ID BYTES TASK-JSON: one output, one job in the private spool,
+# delivered by vr-upload --once; status and output of that run.
+upload_once() {
+	VR_SPOOL=$PRIV_SPOOL output "$1" video.mp4 "$2"
+	VR_SPOOL=$PRIV_SPOOL put_job "$1" "[$3]"
+	run vr-upload -f "$PRIV_CONF" --once
+	echo "$output"
+	[ "$status" -eq 0 ]
+	jq -r '.uploads[0] | .status + " " + (.error // "")' "$PRIV_SPOOL/done/$1.json"
+}
+
+# inline_s3 HOSTPORT KEY: an s3 task with inline credentials, plain http.
+inline_s3() {
+	jq -n --arg host "$1" --arg key "$2" '{extension: "mp4", destination:
+		{type: "s3", s3host: $host, secure: false, bucket: "videos",
+		 filename: $key, aws_access_key_id: "test:tester",
+		 aws_secret_access_key: "testing"}}'
+}
+
+@test "with upload_s3_payload = unsigned, a single PUT and a multipart upload reach Swift whole" {
+	private_spool "upload_s3_payload = unsigned"
+	for bytes in 300000 $((12 * 1024 * 1024)); do
+		id=$(new_id)
+		upload_once "$id" "$bytes" "$(inline_s3 "127.0.0.1:$S3_PORT" "unsigned/$id.mp4")"
+		[ "$(jq -r '.uploads[0].status' "$PRIV_SPOOL/done/$id.json")" = SUCCESS ]
+		s3 -o "$BATS_TEST_TMPDIR/got" "/videos/unsigned/$id.mp4"
+		cmp "$BATS_TEST_TMPDIR/got" "$PRIV_SPOOL/out/$id/video.mp4"
+	done
+	# the second went up in parts (Swift's ETag of a multipart object)
+	run s3 -I "/videos/unsigned/$id.mp4"
+	echo "$output" | grep -qi '^etag: "[0-9a-f]*-3"'
+}
+
+# sent_sha PATH-PREFIX: the x-amz-content-sha256 of each request the
+# receiver got on paths starting with PATH-PREFIX, "METHOD QUERY VALUE".
+sent_sha() {
+	jq -r --arg p "$1" 'select(.path | startswith($p)) | .method + " "
+		+ (.path | split("?")[1] // "") + " " + .headers["x-amz-content-sha256"]
+		+ " " + (.headers.authorization | test("SignedHeaders=[^,]*x-amz-content-sha256") | tostring)' \
+		"$RECEIVER_LOG"
+}
+
+@test "x-amz-content-sha256 is the file's SHA-256 with auto over http and with signed, UNSIGNED-PAYLOAD with unsigned, one PUT or in parts" {
+	start_receiver
+	curl -sS -d '{"path": "/videos/", "s3": true}' "$RECEIVER_URL/_control"
+	for mode in auto signed unsigned; do
+		private_spool "upload_s3_payload = $mode"
+		id=$(new_id)
+		upload_once "$id" 200000 "$(inline_s3 "127.0.0.1:$RECEIVER_PORT" "$mode/$id.mp4")"
+		[ "$(jq -r '.uploads[0].status' "$PRIV_SPOOL/done/$id.json")" = SUCCESS ]
+		file=$PRIV_SPOOL/out/$id/video.mp4
+		sum=$(sha256sum < "$file" | cut -d' ' -f1)
+		[ "$mode" != unsigned ] || sum=UNSIGNED-PAYLOAD
+		run sent_sha "/videos/$mode/$id.mp4"
+		echo "$output"
+		[ "$output" = "PUT  $sum true" ]
+		# in parts: 5 MB, 5 MB and 1 MB, each with its own hash
+		id=$(new_id)
+		upload_once "$id" $((11 * 1024 * 1024)) \
+			"$(inline_s3 "127.0.0.1:$RECEIVER_PORT" "$mode/$id.mp4")"
+		[ "$(jq -r '.uploads[0].status' "$PRIV_SPOOL/done/$id.json")" = SUCCESS ]
+		file=$PRIV_SPOOL/out/$id/video.mp4
+		want=()
+		for part in 1 2 3; do
+			sum=$(tail -c +$(( (part - 1) * 5242880 + 1 )) "$file" | head -c 5242880 |
+				sha256sum | cut -d' ' -f1)
+			[ "$mode" != unsigned ] || sum=UNSIGNED-PAYLOAD
+			want+=("PUT partNumber=$part&uploadId=up-1 $sum true")
+		done
+		run sent_sha "/videos/$mode/$id.mp4"
+		echo "$output"
+		echo "$output" | grep -q '^POST uploads= e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 true$'
+		[ "$(echo "$output" | grep '^PUT ' | sort)" = "$(printf '%s\n' "${want[@]}")" ]
+		echo "$output" | grep -q '^POST uploadId=up-1 [0-9a-f]\{64\} true$'
+	done
+	stop_bg receiver
+}
+
+@test "a bad upload_s3_payload stops vr-upload with one line naming the file and line" {
+	private_spool "upload_s3_payload = sometimes"
+	run vr-upload -f "$PRIV_CONF" --once
+	[ "$status" -eq 78 ]
+	line=$(grep -n '^upload_s3_payload' "$PRIV_CONF" | cut -d: -f1)
+	[ "$output" = "vr-upload: $PRIV_CONF:$line: upload_s3_payload needs one of: auto signed unsigned, not 'sometimes'" ]
+}

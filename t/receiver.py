@@ -15,8 +15,11 @@ rule set through the control endpoint (a rule wins over the query):
   ?delay=SECS     answer after SECS seconds
   ?redirect=URL   answer 307 with Location: URL (after the fails)
   POST /_control  body {"path": "/x", "fail": N, "status": C, "delay": S,
-                  "redirect": URL}: a rule for every path starting with
-                  "/x"; {"reset": true} drops every rule and counter.
+                  "redirect": URL, "s3": true}: a rule for every path
+                  starting with "/x"; {"reset": true} drops every rule and
+                  counter. "s3" answers as an S3 store does a multipart
+                  upload (an UploadId, each part's ETag, the completion),
+                  without checking signatures.
 Control requests are not logged.
 """
 import base64
@@ -48,6 +51,19 @@ def rule_for(path):
     return rule
 
 
+def s3_answer(method, path, headers):
+    """What an S3 store answers to the requests of a multipart upload."""
+    query = parse_qs(urlsplit(path).query, keep_blank_values=True)
+    if method == "POST" and "uploads" in query:
+        return (b"<InitiateMultipartUploadResult><UploadId>up-1</UploadId>"
+                b"</InitiateMultipartUploadResult>")
+    if method == "PUT":
+        headers.append(("ETag", '"part-%s"' % query.get("partNumber", ["0"])[-1]))
+    if method == "POST" and "uploadId" in query:
+        return b"<CompleteMultipartUploadResult></CompleteMultipartUploadResult>"
+    return b"ok\n"
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -73,7 +89,8 @@ class Handler(BaseHTTPRequestHandler):
                 COUNTS.clear()
             if "path" in req:
                 RULES[req["path"]] = {k: req[k] for k in
-                                      ("fail", "status", "delay", "redirect")
+                                      ("fail", "status", "delay", "redirect",
+                                       "s3")
                                       if k in req}
         self.answer(200, [("Content-Type", "application/json")], b"{}\n")
 
@@ -88,6 +105,9 @@ class Handler(BaseHTTPRequestHandler):
             seen = COUNTS.get(self.path, 0)
             COUNTS[self.path] = seen + 1
         status, headers = int(rule.get("status", 200)), []
+        answer = b"ok\n" if status < 300 else b"no\n"
+        if rule.get("s3") and status < 300:
+            answer = s3_answer(self.command, self.path, headers)
         if seen < int(rule.get("fail", 0)):
             status = 500
         elif rule.get("redirect"):
@@ -108,7 +128,9 @@ class Handler(BaseHTTPRequestHandler):
         delay = float(rule.get("delay", 0))
         if delay > 0:
             time.sleep(delay)
-        self.answer(status, headers, b"ok\n" if status < 300 else b"no\n")
+        if status >= 300:
+            answer = b"no\n"
+        self.answer(status, headers, answer)
 
     do_GET = do_POST = do_PUT = do_DELETE = handle_any
 
