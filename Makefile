@@ -36,8 +36,8 @@ LIBS_AV = $(call pkglibs,libavformat libavcodec libavfilter libavutil libswscale
 override LDFLAGS += -Wl,--as-needed
 
 # libvr, by concern (lib/*.h say what each owns)
-CORE_OBJ = lib/log.o lib/conf.o lib/id.o lib/clock.o lib/job.o lib/spool.o lib/watch.o \
-	lib/util.o
+CORE_OBJ = lib/log.o lib/conf.o lib/id.o lib/clock.o lib/job.o lib/spool.o lib/tally.o \
+	lib/watch.o lib/util.o
 # webhook notifications in the spool (outbox/, sent/): core + libjq + sign
 NOTIFY_OBJ = lib/notify.o lib/upload.o
 # templates and their parametrization (libjq); signed output URLs (libcrypto)

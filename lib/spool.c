@@ -17,6 +17,7 @@
 #include "job.h"
 #include "log.h"
 #include "spool.h"
+#include "tally.h"
 #include "util.h"
 
 static const struct {
@@ -39,6 +40,13 @@ static const struct {
 	[SD_ASSETS] = { "assets", NULL },
 	[SD_LEASE] = { "lease", NULL },
 };
+
+/* waiting: the directories whose jobs count against queue limits. */
+static bool
+waiting(enum sdir d)
+{
+	return d == SD_PENDING || d == SD_THROTTLED || d == SD_QUEUED;
+}
 
 const char *
 sdir_name(enum sdir d)
@@ -184,6 +192,8 @@ spool_put(struct spool *sp, enum sdir dir, const char *name, jv value)
 		errno = saved;
 		return -1;
 	}
+	if (waiting(dir))
+		tally_entered(sp);   /* after the rename: see tally.h */
 	return fsync(sp->fd[dir]);
 }
 
@@ -242,6 +252,8 @@ spool_claim(struct spool *sp, const char *id, enum sdir from, enum sdir to)
 	if (renameat2(sp->fd[from], name, sp->fd[to], name,
 	    RENAME_NOREPLACE) == -1)
 		return -1;
+	if (waiting(to) && !waiting(from))
+		tally_entered(sp);
 	if (fsync(sp->fd[to]) == -1 || fsync(sp->fd[from]) == -1)
 		return -1;
 	return 0;

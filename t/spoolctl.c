@@ -13,6 +13,8 @@
  *                                        COUNT names (1 if SECONDS pass)
  *   spoolctl hold-lease ID               take the lease and wait for a signal
  *   spoolctl conf KEY                    print a loaded configuration value
+ *   spoolctl bound | recount             the queue tally's bound (-1: none),
+ *                                        or a recount (tally.h)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 #include "job.h"
 #include "log.h"
 #include "spool.h"
+#include "tally.h"
 #include "watch.h"
 
 static struct spool sp;
@@ -196,6 +199,14 @@ main(int argc, char *argv[])
 		spool_close(&sp);
 		conf_free();
 		return n;
+	} else if (strcmp(cmd, "bound") == 0 && argc == 2) {
+		printf("%lld\n", (long long)tally_bound(&sp));
+	} else if (strcmp(cmd, "recount") == 0 && argc == 2) {
+		int64_t total = tally_recount(&sp);
+
+		if (total == -1)
+			fatal(EX_IOERR, "recount");
+		printf("%lld\n", (long long)total);
 	} else if (strcmp(cmd, "hold-lease") == 0 && argc == 3) {
 		if (spool_lease(&sp, argv[2]) == -1)
 			fatal(EX_TEMPFAIL, "lease %s", argv[2]);

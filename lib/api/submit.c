@@ -1,12 +1,13 @@
 /*
- * api/submit.c — the end of every create (api.h): under the spool lock,
- * idempotency and the organisation's queue limit, then the job into
- * pending/; then the synchronous wait for vr-validate, watching pending/
- * with inotify until the job leaves it or conf.validate_wait_ms passes.
+ * api/submit.c — the end of every create (api.h): idempotency and the
+ * organisation's queue limit (under the spool lock, unless the queue tally
+ * shows every limit far away), then the job into pending/; then the
+ * synchronous wait for vr-validate, watching pending/ with inotify until
+ * the job leaves it or conf.validate_wait_ms passes.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,12 @@
 #include "id.h"
 #include "job.h"
 #include "log.h"
+#include "tally.h"
 
 #define IDEMPOTENCY_MS (24LL * 3600 * 1000)  /* a key is remembered a day */
 /* Creates far from every queue limit need no lock: it takes more creates
- * at one instant than this (xinetd's instances) to overshoot a limit. */
+ * at one instant than this (xinetd's instances) to overshoot a limit. How
+ * far is read from the queue tally (tally.h), in O(1). */
 #define LOCK_FREE_MARGIN 512
 
 /* spool_lock: serialise creates (idempotency and queue counts must not
@@ -99,39 +102,9 @@ find_idempotent(struct api *a, const char *key, enum sdir *dir)
 	return jv_invalid();
 }
 
-/* count_jobs: the job files in dir, from names alone (no sorting). */
-static int
-count_jobs(struct spool *sp, enum sdir dir)
-{
-	struct dirent *entry;
-	int fd, n = 0;
-	DIR *d;
-
-	if ((fd = dup(sp->fd[dir])) == -1)
-		return 0;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return 0;
-	}
-	rewinddir(d);
-	while ((entry = readdir(d)) != NULL)
-		if (entry->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* queue_total: PENDING + THROTTLED + QUEUED jobs of every organisation. */
-static int
-queue_total(struct spool *sp)
-{
-	return count_jobs(sp, SD_PENDING) + count_jobs(sp, SD_THROTTLED) +
-	    count_jobs(sp, SD_QUEUED);
-}
-
 /* queue_full: has the caller as many PENDING+THROTTLED+QUEUED renders as
- * its queue limit? total is what the directories hold together; files
- * are opened only when that is as many. */
+ * its queue limit? total is what the directories hold together (or more);
+ * files are opened only when that is as many. */
 static bool
 queue_full(struct api *a, int total)
 {
@@ -202,12 +175,13 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
     enum sdir *dir, struct api_fail *f)
 {
 	char id[ID_LEN + 1], name[ID_LEN + 6];
-	int lock_fd, inotify_fd, tries, total;
-	jv found;
+	int lock_fd, inotify_fd, tries;
+	int64_t total;
+	jv found, written;
 
 	lock_fd = -2;   /* no lock needed */
-	total = queue_total(&a->sp);
-	if ((idempotency_key != NULL ||
+	total = tally_bound(&a->sp);
+	if ((idempotency_key != NULL || total < 0 ||
 	    total + LOCK_FREE_MARGIN >= a->key.queue_limit) &&
 	    (lock_fd = spool_lock(&a->sp)) == -1) {
 		jv_free(job);
@@ -225,9 +199,19 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 		job = jv_object_set(job, jv_string("idempotencyKey"),
 		    jv_string(idempotency_key));
 	}
-	if (lock_fd >= 0)
-		total = queue_total(&a->sp);   /* again, now that it holds */
-	if (queue_full(a, total)) {
+	if (lock_fd >= 0) {
+		/* again, now that it holds: exact when the bound says full */
+		total = tally_bound(&a->sp);
+		if ((total < 0 || total >= a->key.queue_limit) &&
+		    (total = tally_recount(&a->sp)) == -1) {
+			log_warn("%s: cannot count the queue", a->sp.root);
+			unlock(lock_fd);
+			jv_free(job);
+			api_fail_set(f, 500, "INTERNAL_ERROR", "the spool is unavailable");
+			return jv_invalid();
+		}
+	}
+	if (lock_fd >= 0 && queue_full(a, (int)(total < INT_MAX ? total : INT_MAX))) {
 		unlock(lock_fd);
 		jv_free(job);
 		api_fail_set(f, 429, "RENDER_ORGANIZATION_QUEUE_FULL",
@@ -239,12 +223,14 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 	snprintf(name, sizeof name, "%s.json", id);
 	/* watch before the job can move, so that no move is missed */
 	inotify_fd = watch_pending(a);
+	written = jv_copy(job);
 	if (spool_put(&a->sp, SD_PENDING, name, job) == -1) {
 		log_warn("%s: cannot write to pending/", id);
 		unlock(lock_fd);
 		if (inotify_fd != -1)
 			close(inotify_fd);
 		api_fail_set(f, 500, "INTERNAL_ERROR", "the render was not saved");
+		jv_free(written);
 		return jv_invalid();
 	}
 	unlock(lock_fd);
@@ -252,6 +238,13 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 		wait_validated(a, inotify_fd, name);
 		close(inotify_fd);
 	}
+	/* Still in pending/ (no wait, or the deadline passed): it is what we
+	 * wrote. Moved: read it where it went. */
+	if (faccessat(a->sp.fd[SD_PENDING], name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		*dir = SD_PENDING;
+		return jv_object_set(written, jv_string("state"), jv_string("PENDING"));
+	}
+	jv_free(written);
 	for (tries = 0; tries < 5; tries++) {
 		int d = spool_find(&a->sp, id);
 		jv now;

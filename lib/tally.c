@@ -1,0 +1,205 @@
+/*
+ * tally.c — spool/queue.tally, the O(1) upper bound of the jobs waiting in
+ * pending/, throttled/ and queued/ (tally.h says why it is never low).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "id.h"
+#include "log.h"
+#include "tally.h"
+#include "util.h"
+
+#define HEADER 64
+#define NAME "queue.tally"
+
+static const enum sdir waiting[] = { SD_PENDING, SD_THROTTLED, SD_QUEUED };
+
+/* boot_s: when this boot began, in seconds since the epoch (within a
+ * second or so: it moves with the wall clock's steps). */
+static int64_t
+boot_s(void)
+{
+	struct timespec real, up;
+
+	clock_gettime(CLOCK_REALTIME, &real);
+	clock_gettime(CLOCK_BOOTTIME, &up);
+	return (int64_t)real.tv_sec - (int64_t)up.tv_sec;
+}
+
+/* check: FNV-1a of the header's text before its CHECK field. */
+static uint32_t
+check(const char *text, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)text[i]) * 16777619u;
+	return h;
+}
+
+static int
+tally_path(struct spool *sp, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s/" NAME, sp->root);
+
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* header: the header of a tally counting count (-1: being counted). */
+static void
+header(char out[HEADER], int64_t count)
+{
+	char text[HEADER + 1];
+	int n = snprintf(text, sizeof text, "vrq1 %" PRId64 " %" PRId64 " %" PRId64,
+	    count, boot_s(), (int64_t)time(NULL));
+
+	n += snprintf(text + n, sizeof text - (size_t)n, " %08" PRIx32,
+	    check(text, (size_t)n));
+	memset(text + n, ' ', HEADER - (size_t)n);
+	text[HEADER - 1] = '\n';
+	memcpy(out, text, HEADER);
+}
+
+/* header_count: the count a header holds, or -1 when it is not whole, not
+ * of this boot, or too old. */
+static int64_t
+header_count(const char *h)
+{
+	char text[HEADER + 1];
+	int64_t count, boot, made, now = (int64_t)time(NULL);
+	uint32_t sum;
+	int end;
+
+	memcpy(text, h, HEADER);
+	text[HEADER] = '\0';
+	if (sscanf(text, "vrq1 %" SCNd64 " %" SCNd64 " %" SCNd64 "%n",
+	    &count, &boot, &made, &end) != 3 ||
+	    sscanf(text + end, " %" SCNx32, &sum) != 1 ||
+	    sum != check(text, (size_t)end))
+		return -1;
+	if (count < 0 || boot < boot_s() - 2 || boot > boot_s() + 2 ||
+	    made > now + 1 || (now - made) * 1000 > TALLY_MAX_AGE_MS)
+		return -1;
+	return count;
+}
+
+int64_t
+tally_bound(struct spool *sp)
+{
+	char path[4096], h[HEADER];
+	struct stat st;
+	int64_t count = -1;
+	int fd;
+
+	if (tally_path(sp, path, sizeof path) == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (pread(fd, h, HEADER, 0) == HEADER && fstat(fd, &st) == 0 &&
+	    st.st_size >= HEADER && st.st_size - HEADER <= TALLY_MAX_ENTRIES)
+		count = header_count(h);
+	close(fd);
+	return count < 0 ? -1 : count + (st.st_size - HEADER);
+}
+
+/* count_names: the job files in dir, from names alone. */
+static int64_t
+count_names(struct spool *sp, enum sdir dir)
+{
+	char id[ID_LEN + 1];
+	struct dirent *de;
+	int64_t n = 0;
+	DIR *dp;
+	int fd;
+
+	if ((fd = openat(sp->fd[dir], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	errno = 0;
+	while ((de = readdir(dp)) != NULL)
+		if (spool_name_id(de->d_name, id) == 0)
+			n++;
+	if (errno != 0)
+		n = -1;
+	closedir(dp);
+	return n;
+}
+
+int64_t
+tally_recount(struct spool *sp)
+{
+	char path[4096], tmp[4200], h[HEADER];
+	int64_t total = 0, n;
+	size_t i;
+	int fd;
+
+	if (tally_path(sp, path, sizeof path) == -1)
+		return -1;
+	snprintf(tmp, sizeof tmp, "%s/tmp/" NAME ".%d", sp->root, (int)getpid());
+	/* the fresh tally goes in place first, marked as being counted:
+	 * whatever enters from now on is appended to it */
+	header(h, -1);
+	unlink(tmp);
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	if (write_all(fd, h, HEADER) == -1 || rename(tmp, path) == -1) {
+		int saved = errno;
+
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	for (i = 0; i < sizeof waiting / sizeof *waiting; i++) {
+		if ((n = count_names(sp, waiting[i])) == -1) {
+			int saved = errno;
+
+			close(fd);
+			unlink(path);
+			errno = saved;
+			return -1;
+		}
+		total += n;
+	}
+	header(h, total);
+	if (pwrite(fd, h, HEADER, 0) != HEADER) {
+		log_warn("%s", path);
+		unlink(path);
+	}
+	close(fd);
+	return total;
+}
+
+void
+tally_entered(struct spool *sp)
+{
+	char path[4096];
+	int fd;
+
+	if (tally_path(sp, path, sizeof path) == -1)
+		return;
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			unlink(path);
+		return;
+	}
+	if (write_all(fd, "+", 1) == -1) {
+		log_warn("%s: the tally missed an entry; recounting", path);
+		unlink(path);
+	}
+	close(fd);
+}
