@@ -75,7 +75,7 @@ main(int argc, char *argv[])
 		return EX_CONFIG;
 	signal(SIGPIPE, SIG_IGN);
 	memset(&api, 0, sizeof api);
-	if (spool_open(&api.sp, conf.spool) == -1)
+	if (spool_attach(&api.sp, conf.spool) == -1)
 		fatal(EX_TEMPFAIL, "%s", conf.spool);
 
 	limits.max_header_size = conf.max_header_size;

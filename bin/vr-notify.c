@@ -236,7 +236,7 @@ settle(struct daemon *d, struct note *n, jv file)
 	}
 	if (!final)
 		return;
-	if (unlinkat(sp->fd[SD_OUTBOX], n->name, 0) == -1 && errno != ENOENT) {
+	if (unlinkat(spool_dirfd(sp, SD_OUTBOX), n->name, 0) == -1 && errno != ENOENT) {
 		log_warn("outbox/%s: delivered, but cannot remove it", n->name);
 		note_schedule(d, n, now_ms() + IO_RETRY_MS);
 		return;
@@ -587,7 +587,7 @@ static void
 attempt(struct daemon *d, struct note *n)
 {
 	int64_t now = now_ms(), next_ms, created;
-	jv file = job_loadat(d->sp->fd[SD_OUTBOX], n->name), attempts;
+	jv file = job_loadat(spool_dirfd(d->sp, SD_OUTBOX), n->name), attempts;
 	const char *status, *event, *render_id, *url, *method, *at;
 	int dir, tried;
 
@@ -727,7 +727,7 @@ serve(struct spool *sp)
 	if ((d.watch = watch_new(on_outbox, &d)) == NULL)
 		fatal(EX_OSERR, "inotify");
 	if (spool_path(sp, SD_OUTBOX, ".", outbox, sizeof outbox) == -1 ||
-	    watch_add(d.watch, 0, sp->fd[SD_OUTBOX], outbox) == -1)
+	    watch_add(d.watch, 0, spool_dirfd(sp, SD_OUTBOX), outbox) == -1)
 		fatal(EX_OSERR, "cannot watch %s/outbox", sp->root);
 	log_info("delivering from %s/outbox, %d at once", sp->root,
 	    conf.webhook_concurrency);

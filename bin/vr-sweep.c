@@ -46,7 +46,7 @@ sweep_tmp(struct spool *sp)
 	DIR *dp;
 	int fd;
 
-	fd = openat(sp->fd[SD_TMP], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(spool_dirfd(sp, SD_TMP), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
 		log_warn("tmp/");
 		failures++;
@@ -58,13 +58,13 @@ sweep_tmp(struct spool *sp)
 		int64_t age_ms;
 
 		if (de->d_name[0] == '.' ||
-		    fstatat(sp->fd[SD_TMP], de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		    fstatat(spool_dirfd(sp, SD_TMP), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
 		age_ms = now - ((int64_t)st.st_mtim.tv_sec * 1000 +
 		    st.st_mtim.tv_nsec / 1000000);
 		if (age_ms < conf.tmp_max_age_ms)
 			continue;
-		if (unlinkat(sp->fd[SD_TMP], de->d_name, 0) == -1) {
+		if (unlinkat(spool_dirfd(sp, SD_TMP), de->d_name, 0) == -1) {
 			log_warn("tmp/%s", de->d_name);
 			failures++;
 			continue;
@@ -167,7 +167,7 @@ sweep_leases(struct spool *sp)
 	DIR *dp;
 	int fd, lease_fd;
 
-	fd = openat(sp->fd[SD_LEASE], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(spool_dirfd(sp, SD_LEASE), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
@@ -180,7 +180,7 @@ sweep_leases(struct spool *sp)
 		if (!id_valid(de->d_name))
 			continue;
 		snprintf(name, sizeof name, "%.36s.json", de->d_name);
-		if (fstatat(sp->fd[SD_IN_PROGRESS], name, &st, 0) == 0)
+		if (fstatat(spool_dirfd(sp, SD_IN_PROGRESS), name, &st, 0) == 0)
 			continue;
 		if ((lease_fd = spool_lease(sp, de->d_name)) == -1)
 			continue;
@@ -198,7 +198,7 @@ remove_outputs(struct spool *sp, const char *id)
 	DIR *dp;
 	int fd, removed = 0;
 
-	fd = openat(sp->fd[SD_OUT], id, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	fd = openat(spool_dirfd(sp, SD_OUT), id, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 	    O_NOFOLLOW);
 	if (fd == -1)
 		return errno == ENOENT ? 0 : -1;
@@ -216,7 +216,7 @@ remove_outputs(struct spool *sp, const char *id)
 		removed++;
 	}
 	closedir(dp);
-	if (unlinkat(sp->fd[SD_OUT], id, AT_REMOVEDIR) == -1)
+	if (unlinkat(spool_dirfd(sp, SD_OUT), id, AT_REMOVEDIR) == -1)
 		return -1;
 	return removed;
 }

@@ -828,8 +828,8 @@ on_arrival(void *arg, int index, int dirfd, const char *name)
 static int
 assetdir_spool(struct assetdir *ad, struct spool *sp)
 {
-	ad->tmp_fd = sp->fd[SD_TMP];
-	ad->assets_fd = sp->fd[SD_ASSETS];
+	ad->tmp_fd = spool_dirfd(sp, SD_TMP);
+	ad->assets_fd = spool_dirfd(sp, SD_ASSETS);
 	return spool_path(sp, SD_ASSETS, ".", ad->path, sizeof ad->path) == -1 ?
 	    -1 : 0;
 }
@@ -851,7 +851,7 @@ daemon_open(struct daemon *d)
 	if (assetdir_spool(&d->ad, &d->sp) == -1)
 		fatalx(EX_SOFTWARE, "spool path too long");
 	/* One validator per spool, or two would share out the same quota. */
-	if (flock(d->sp.fd[SD_PENDING], LOCK_EX | LOCK_NB) == -1)
+	if (flock(spool_dirfd(&d->sp, SD_PENDING), LOCK_EX | LOCK_NB) == -1)
 		fatal(errno == EWOULDBLOCK ? EX_TEMPFAIL : EX_OSERR,
 		    "%s/pending: another vr-validate holds it", conf.spool);
 	sigemptyset(&mask);
@@ -872,9 +872,9 @@ daemon_open(struct daemon *d)
 		fatal(EX_OSERR, "inotify");
 	d->release_due = true;
 	if (spool_path(&d->sp, SD_THROTTLED, ".", path, sizeof path) == -1 ||
-	    watch_add(d->watch, SD_THROTTLED, d->sp.fd[SD_THROTTLED], path) == -1 ||
+	    watch_add(d->watch, SD_THROTTLED, spool_dirfd(&d->sp, SD_THROTTLED), path) == -1 ||
 	    spool_path(&d->sp, SD_PENDING, ".", path, sizeof path) == -1 ||
-	    watch_add(d->watch, SD_PENDING, d->sp.fd[SD_PENDING], path) == -1)
+	    watch_add(d->watch, SD_PENDING, spool_dirfd(&d->sp, SD_PENDING), path) == -1)
 		fatal(EX_OSERR, "watch %s", path);
 }
 

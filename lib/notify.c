@@ -470,12 +470,12 @@ notify_job(struct spool *sp, jv job)
 	/* Already waiting: a crash came between the drop and the move, and
 	 * the job was made final again. vr-notify builds the payload from the
 	 * final job anyway. */
-	if (exists_at(sp->fd[SD_OUTBOX], name))
+	if (exists_at(spool_dirfd(sp, SD_OUTBOX), name))
 		goto out;
 	snprintf(tag, sizeof tag, "final");
 	/* Delivered before: the job left its final state (a retry by hand)
 	 * and is final again, which is news: a new webhook-id. */
-	if (exists_at(sp->fd[SD_SENT], name))
+	if (exists_at(spool_dirfd(sp, SD_SENT), name))
 		snprintf(tag, sizeof tag, "%lld", (long long)now_ms());
 	rc = note_put(sp, id, tag, note_new(id, tag, "final",
 	    str_at(job, "org"), "POST", url, notify_payload(jv_copy(job))));
@@ -593,7 +593,7 @@ listing_read(struct spool *sp, enum sdir d)
 	int fd;
 	jv names;
 
-	if ((fd = openat(sp->fd[d], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	if ((fd = openat(spool_dirfd(sp, d), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1 || (dir = fdopendir(fd)) == NULL) {
 		log_warn("cannot list %s/%s", sp->root, sdir_name(d));
 		if (fd != -1)
@@ -642,10 +642,10 @@ notes_of(struct spool *sp, const char *id)
 	}
 	jv_object_foreach(names, name, where) {
 		d = (int)jv_number_value(where);
-		note = job_loadat(sp->fd[d], jv_string_value(name));
+		note = job_loadat(spool_dirfd(sp, d), jv_string_value(name));
 		if (!jv_is_valid(note) && errno == ENOENT && d == SD_OUTBOX) {
 			jv_free(note);    /* delivered meanwhile */
-			note = job_loadat(sp->fd[SD_SENT], jv_string_value(name));
+			note = job_loadat(spool_dirfd(sp, SD_SENT), jv_string_value(name));
 		}
 		if (jv_is_valid(note))
 			notes = jv_array_append(notes, note);

@@ -82,46 +82,74 @@ sdir_is_final(enum sdir d)
 	    d == SD_CANCELLED;
 }
 
-int
-spool_open(struct spool *sp, const char *root)
+/* open_dir: root_fd/name as an O_DIRECTORY descriptor, made if missing. */
+static int
+open_dir(int root_fd, const char *name, bool make)
 {
-	int d, root_fd;
+	int fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1 && errno == ENOENT && make) {
+		if (mkdirat(root_fd, name, 0700) == -1 && errno != EEXIST)
+			return -1;
+		fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	return fd;
+}
+
+static int
+attach(struct spool *sp, const char *root)
+{
+	int d;
 
 	for (d = 0; d < SD_COUNT; d++)
 		sp->fd[d] = -1;
+	sp->root_fd = -1;
 	if ((sp->root = strdup(root)) == NULL)
 		return -1;
-	root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd == -1) {
+	sp->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->root_fd == -1) {
 		log_warn("spool %s", root);
-		goto fail;
+		free(sp->root);
+		sp->root = NULL;
+		return -1;
 	}
-	for (d = 0; d < SD_COUNT; d++) {
-		/* Open first: vr-accept opens the spool on every connection,
-		 * and the directories are almost always there. */
-		sp->fd[d] = openat(root_fd, sdirs[d].dir,
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (sp->fd[d] == -1 && errno == ENOENT) {
-			if (mkdirat(root_fd, sdirs[d].dir, 0700) == -1 &&
-			    errno != EEXIST) {
-				log_warn("spool %s/%s", root, sdirs[d].dir);
-				goto fail;
-			}
-			sp->fd[d] = openat(root_fd, sdirs[d].dir,
-			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		}
-		if (sp->fd[d] == -1) {
-			log_warn("spool %s/%s", root, sdirs[d].dir);
-			goto fail;
-		}
-	}
-	close(root_fd);
 	return 0;
-fail:
-	if (root_fd != -1)
-		close(root_fd);
-	spool_close(sp);
-	return -1;
+}
+
+int
+spool_open(struct spool *sp, const char *root)
+{
+	int d;
+
+	if (attach(sp, root) == -1)
+		return -1;
+	for (d = 0; d < SD_COUNT; d++) {
+		if ((sp->fd[d] = open_dir(sp->root_fd, sdirs[d].dir, true)) == -1) {
+			log_warn("spool %s/%s", root, sdirs[d].dir);
+			spool_close(sp);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+spool_attach(struct spool *sp, const char *root)
+{
+	return attach(sp, root);
+}
+
+int
+spool_dirfd(struct spool *sp, enum sdir d)
+{
+	if (d >= SD_COUNT) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (sp->fd[d] == -1 &&
+	    (sp->fd[d] = open_dir(sp->root_fd, sdirs[d].dir, false)) == -1)
+		log_warn("spool %s/%s", sp->root, sdirs[d].dir);
+	return sp->fd[d];
 }
 
 void
@@ -134,6 +162,9 @@ spool_close(struct spool *sp)
 			close(sp->fd[d]);
 		sp->fd[d] = -1;
 	}
+	if (sp->root_fd != -1)
+		close(sp->root_fd);
+	sp->root_fd = -1;
 	free(sp->root);
 	sp->root = NULL;
 }
@@ -151,8 +182,9 @@ write_tmp(struct spool *sp, const char *name, jv value, char *tmp_name,
 	if (random_token(rnd, 4) == -1)
 		return -1;
 	snprintf(tmp_name, tmp_size, "%.80s.%d.%s", name, (int)getpid(), rnd);
-	text = jv_dump_string(value, JV_PRINT_INDENT_FLAGS(2));
-	fd = openat(sp->fd[SD_TMP], tmp_name,
+	text = jv_string_append_buf(jv_dump_string(value, JV_PRINT_INDENT_FLAGS(2)),
+	    "\n", 1);
+	fd = openat(spool_dirfd(sp, SD_TMP), tmp_name,
 	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		jv_free(text);
@@ -160,18 +192,18 @@ write_tmp(struct spool *sp, const char *name, jv value, char *tmp_name,
 	}
 	if (write_all(fd, jv_string_value(text),
 	    (size_t)jv_string_length_bytes(jv_copy(text))) == -1 ||
-	    write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
+	    fsync(fd) == -1) {
 		saved = errno;
 		jv_free(text);
 		close(fd);
-		unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
 		errno = saved;
 		return -1;
 	}
 	jv_free(text);
 	if (close(fd) == -1) {
 		saved = errno;
-		unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
 		errno = saved;
 		return -1;
 	}
@@ -186,15 +218,15 @@ spool_put(struct spool *sp, enum sdir dir, const char *name, jv value)
 
 	if (write_tmp(sp, name, value, tmp_name, sizeof tmp_name) == -1)
 		return -1;
-	if (renameat(sp->fd[SD_TMP], tmp_name, sp->fd[dir], name) == -1) {
+	if (renameat(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir), name) == -1) {
 		saved = errno;
-		unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
 		errno = saved;
 		return -1;
 	}
 	if (waiting(dir))
 		tally_entered(sp);   /* after the rename: see tally.h */
-	return fsync(sp->fd[dir]);
+	return fsync(spool_dirfd(sp, dir));
 }
 
 /* replace_existing: put value as dir/name only if that file is still there
@@ -208,16 +240,16 @@ replace_existing(struct spool *sp, enum sdir dir, const char *name, jv value)
 
 	if (write_tmp(sp, name, value, tmp_name, sizeof tmp_name) == -1)
 		return -1;
-	if (renameat2(sp->fd[SD_TMP], tmp_name, sp->fd[dir], name,
+	if (renameat2(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir), name,
 	    RENAME_EXCHANGE) == -1) {
 		saved = errno;
-		unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
 		errno = saved;
 		return -1;
 	}
 	/* tmp_name now holds the old content. The directory is fsync'ed by
 	 * the rename that follows in spool_move. */
-	unlinkat(sp->fd[SD_TMP], tmp_name, 0);
+	unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
 	return 0;
 }
 
@@ -249,12 +281,12 @@ spool_claim(struct spool *sp, const char *id, enum sdir from, enum sdir to)
 		return -1;
 	}
 	snprintf(name, sizeof name, "%s.json", id);
-	if (renameat2(sp->fd[from], name, sp->fd[to], name,
+	if (renameat2(spool_dirfd(sp, from), name, spool_dirfd(sp, to), name,
 	    RENAME_NOREPLACE) == -1)
 		return -1;
 	if (waiting(to) && !waiting(from))
 		tally_entered(sp);
-	if (fsync(sp->fd[to]) == -1 || fsync(sp->fd[from]) == -1)
+	if (fsync(spool_dirfd(sp, to)) == -1 || fsync(spool_dirfd(sp, from)) == -1)
 		return -1;
 	return 0;
 }
@@ -274,7 +306,7 @@ spool_find(struct spool *sp, const char *id)
 	/* A job moving while we look could be missed once: look twice. */
 	for (pass = 0; pass < 2; pass++)
 		for (d = SD_FIRST_STATE; d <= SD_LAST_STATE; d++)
-			if (fstatat(sp->fd[d], name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			if (fstatat(spool_dirfd(sp, d), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 				return d;
 	errno = ENOENT;
 	return -1;
@@ -291,7 +323,7 @@ spool_get(struct spool *sp, enum sdir dir, const char *id)
 		return jv_invalid_with_msg(jv_string("not a job id"));
 	}
 	snprintf(name, sizeof name, "%s.json", id);
-	job = job_loadat(sp->fd[dir], name);
+	job = job_loadat(spool_dirfd(sp, dir), name);
 	/* The directory is the state (DESIGN.md §2.1). */
 	if (jv_is_valid(job) && sdir_state(dir) != NULL)
 		job = jv_object_set(job, jv_string("state"),
@@ -327,7 +359,7 @@ spool_list(struct spool *sp, enum sdir dir)
 	int fd;
 	jv list = jv_array();
 
-	if ((fd = openat(sp->fd[dir], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	if ((fd = openat(spool_dirfd(sp, dir), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
 	    (dp = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
@@ -381,7 +413,7 @@ spool_lease(struct spool *sp, const char *id)
 		errno = EINVAL;
 		return -1;
 	}
-	fd = openat(sp->fd[SD_LEASE], id, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = openat(spool_dirfd(sp, SD_LEASE), id, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -402,6 +434,6 @@ spool_unlease(struct spool *sp, const char *id, int lease_fd)
 	/* Unlink while still holding the lock: nobody sees a free lease on a
 	 * file that is about to go. */
 	if (id_valid(id))
-		unlinkat(sp->fd[SD_LEASE], id, 0);
+		unlinkat(spool_dirfd(sp, SD_LEASE), id, 0);
 	close(lease_fd);
 }

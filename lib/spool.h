@@ -28,7 +28,8 @@ enum sdir {
 
 struct spool {
 	char *root;
-	int fd[SD_COUNT];
+	int root_fd;
+	int fd[SD_COUNT];   /* -1 until opened: use spool_dirfd */
 };
 
 /* sdir_name: "in-progress". sdir_state: "IN_PROGRESS", NULL for non-states.
@@ -38,10 +39,17 @@ const char *sdir_state(enum sdir d);
 int sdir_from_state(const char *state);
 bool sdir_is_final(enum sdir d);   /* done, failed, invalid, cancelled */
 
-/* spool_open: open (creating any missing) every directory under root.
- * Returns 0, or -1 with errno set (a warning says which directory). */
+/* spool_open: open (creating any missing) every directory under root, as
+ * daemons do at start. spool_attach: open root alone; each directory is
+ * opened on first use (vr-accept, exec'd per connection, needs a few).
+ * Both return 0, or -1 with errno set (a warning says which directory). */
 int spool_open(struct spool *sp, const char *root);
+int spool_attach(struct spool *sp, const char *root);
 void spool_close(struct spool *sp);
+
+/* spool_dirfd: the descriptor of directory d, opened now if need be; -1
+ * with errno set (and a warning) when it cannot be. */
+int spool_dirfd(struct spool *sp, enum sdir d);
 
 /* spool_put: write value as dir/name atomically (tmp/, O_EXCL, fsync,
  * rename, fsync dir), mode 0600. Replaces an existing file of that name.

@@ -45,18 +45,6 @@ check(const char *text, size_t len)
 	return h;
 }
 
-static int
-tally_path(struct spool *sp, char *buf, size_t size)
-{
-	int n = snprintf(buf, size, "%s/" NAME, sp->root);
-
-	if (n < 0 || (size_t)n >= size) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	return 0;
-}
-
 /* header: the header of a tally counting count (-1: being counted). */
 static void
 header(char out[HEADER], int64_t count)
@@ -98,13 +86,12 @@ header_count(const char *h)
 int64_t
 tally_bound(struct spool *sp)
 {
-	char path[4096], h[HEADER];
+	char h[HEADER];
 	struct stat st;
 	int64_t count = -1;
 	int fd;
 
-	if (tally_path(sp, path, sizeof path) == -1 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = openat(sp->root_fd, NAME, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	if (pread(fd, h, HEADER, 0) == HEADER && fstat(fd, &st) == 0 &&
 	    st.st_size >= HEADER && st.st_size - HEADER <= TALLY_MAX_ENTRIES)
@@ -123,7 +110,7 @@ count_names(struct spool *sp, enum sdir dir)
 	DIR *dp;
 	int fd;
 
-	if ((fd = openat(sp->fd[dir], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = openat(spool_dirfd(sp, dir), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	if ((dp = fdopendir(fd)) == NULL) {
 		close(fd);
@@ -142,25 +129,25 @@ count_names(struct spool *sp, enum sdir dir)
 int64_t
 tally_recount(struct spool *sp)
 {
-	char path[4096], tmp[4200], h[HEADER];
+	char tmp[64], h[HEADER];
 	int64_t total = 0, n;
+	int tmp_fd = spool_dirfd(sp, SD_TMP), fd;
 	size_t i;
-	int fd;
 
-	if (tally_path(sp, path, sizeof path) == -1)
-		return -1;
-	snprintf(tmp, sizeof tmp, "%s/tmp/" NAME ".%d", sp->root, (int)getpid());
+	snprintf(tmp, sizeof tmp, NAME ".%d", (int)getpid());
 	/* the fresh tally goes in place first, marked as being counted:
 	 * whatever enters from now on is appended to it */
 	header(h, -1);
-	unlink(tmp);
-	if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
+	unlinkat(tmp_fd, tmp, 0);
+	if ((fd = openat(tmp_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) == -1)
 		return -1;
-	if (write_all(fd, h, HEADER) == -1 || rename(tmp, path) == -1) {
+	if (write_all(fd, h, HEADER) == -1 ||
+	    renameat(tmp_fd, tmp, sp->root_fd, NAME) == -1) {
 		int saved = errno;
 
 		close(fd);
-		unlink(tmp);
+		unlinkat(tmp_fd, tmp, 0);
 		errno = saved;
 		return -1;
 	}
@@ -169,7 +156,7 @@ tally_recount(struct spool *sp)
 			int saved = errno;
 
 			close(fd);
-			unlink(path);
+			unlinkat(sp->root_fd, NAME, 0);
 			errno = saved;
 			return -1;
 		}
@@ -177,8 +164,8 @@ tally_recount(struct spool *sp)
 	}
 	header(h, total);
 	if (pwrite(fd, h, HEADER, 0) != HEADER) {
-		log_warn("%s", path);
-		unlink(path);
+		log_warn("%s/" NAME, sp->root);
+		unlinkat(sp->root_fd, NAME, 0);
 	}
 	close(fd);
 	return total;
@@ -187,19 +174,17 @@ tally_recount(struct spool *sp)
 void
 tally_entered(struct spool *sp)
 {
-	char path[4096];
-	int fd;
+	int fd = openat(sp->root_fd, NAME, O_WRONLY | O_APPEND | O_CLOEXEC);
 
-	if (tally_path(sp, path, sizeof path) == -1)
-		return;
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1) {
+	if (fd == -1) {
 		if (errno != ENOENT)
-			unlink(path);
+			unlinkat(sp->root_fd, NAME, 0);
 		return;
 	}
 	if (write_all(fd, "+", 1) == -1) {
-		log_warn("%s: the tally missed an entry; recounting", path);
-		unlink(path);
+		log_warn("%s/" NAME ": the tally missed an entry; recounting",
+		    sp->root);
+		unlinkat(sp->root_fd, NAME, 0);
 	}
 	close(fd);
 }

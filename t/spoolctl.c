@@ -88,7 +88,7 @@ cmd_watch(const char *dir, int count, int seconds)
 
 	watch_left = count;
 	spool_path(&sp, d, "", path, sizeof path);
-	if (w == NULL || watch_add(w, 0, sp.fd[d], path) == -1)
+	if (w == NULL || watch_add(w, 0, spool_dirfd(&sp, d), path) == -1)
 		fatal(EX_OSERR, "watch %s", path);
 	fflush(stdout);
 	while (watch_left > 0 && mono_ms() < deadline) {

@@ -415,7 +415,7 @@ wait_gone(struct api *a, enum sdir dir, const char *name, int64_t ms)
 	    (pfd.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1)
 		return;
 	if (inotify_add_watch(pfd.fd, path, IN_MOVED_FROM | IN_DELETE) != -1) {
-		while (faccessat(a->sp.fd[dir], name, F_OK, 0) == 0 &&
+		while (faccessat(spool_dirfd(&a->sp, dir), name, F_OK, 0) == 0 &&
 		    (left = deadline - mono_ms()) > 0) {
 			if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
 				break;
@@ -583,7 +583,7 @@ render_delete(struct api *a, const char *id)
 	skip_assets = http_query_get(a->req, "skipAssets", text, sizeof text) &&
 	    strcmp(text, "true") == 0;
 	snprintf(name, sizeof name, "%s.json", id);
-	if (unlinkat(a->sp.fd[dir], name, 0) == -1) {
+	if (unlinkat(spool_dirfd(&a->sp, dir), name, 0) == -1) {
 		jv_free(job);
 		if (errno == ENOENT) {
 			api_error(a, 404, "RENDER_DOES_NOT_EXIST",
@@ -594,7 +594,7 @@ render_delete(struct api *a, const char *id)
 		api_error(a, 500, "INTERNAL_ERROR", "the render was not deleted");
 		return;
 	}
-	fsync(a->sp.fd[dir]);
+	fsync(spool_dirfd(&a->sp, dir));
 	if (!skip_assets && spool_path(&a->sp, SD_OUT, id, out_dir,
 	    sizeof out_dir) == 0)
 		nftw(out_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);

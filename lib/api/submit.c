@@ -159,7 +159,7 @@ wait_validated(struct api *a, int inotify_fd, const char *name)
 	char events[4096];
 	struct pollfd pfd = { .fd = inotify_fd, .events = POLLIN };
 
-	while (faccessat(a->sp.fd[SD_PENDING], name, F_OK, 0) == 0) {
+	while (faccessat(spool_dirfd(&a->sp, SD_PENDING), name, F_OK, 0) == 0) {
 		left = deadline - mono_ms();
 		if (left <= 0)
 			return;
@@ -240,7 +240,7 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 	}
 	/* Still in pending/ (no wait, or the deadline passed): it is what we
 	 * wrote. Moved: read it where it went. */
-	if (faccessat(a->sp.fd[SD_PENDING], name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (faccessat(spool_dirfd(&a->sp, SD_PENDING), name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		*dir = SD_PENDING;
 		return jv_object_set(written, jv_string("state"), jv_string("PENDING"));
 	}

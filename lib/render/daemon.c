@@ -413,7 +413,7 @@ render_serve(struct spool *sp, int workers, const struct conf_list *keys)
 	if ((d.watch = watch_new(offer, &d)) == NULL)
 		fatal(EX_OSERR, "inotify");
 	if (spool_path(sp, SD_QUEUED, "", path, sizeof path) == -1 ||
-	    watch_add(d.watch, 0, sp->fd[SD_QUEUED], path) == -1)
+	    watch_add(d.watch, 0, spool_dirfd(sp, SD_QUEUED), path) == -1)
 		fatal(EX_OSERR, "cannot watch queued/");
 	log_info("serving %d worker%s, routing keys %s%s", d.workers,
 	    d.workers == 1 ? "" : "s", keys->n > 0 ? keys->item[0] : "default",

@@ -223,7 +223,7 @@ clear_outputs(struct spool *sp, const char *id)
 
 	if (!id_valid(id))
 		return;
-	if ((dfd = openat(sp->fd[SD_OUT], id, O_RDONLY | O_DIRECTORY |
+	if ((dfd = openat(spool_dirfd(sp, SD_OUT), id, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)
 		return;
 	if ((d = fdopendir(dfd)) == NULL) {
@@ -235,7 +235,7 @@ clear_outputs(struct spool *sp, const char *id)
 		    unlinkat(dfd, de->d_name, 0) == -1)
 			log_warn("%s/%s", id, de->d_name);
 	closedir(d);
-	if (unlinkat(sp->fd[SD_OUT], id, AT_REMOVEDIR) == -1 && errno != ENOENT)
+	if (unlinkat(spool_dirfd(sp, SD_OUT), id, AT_REMOVEDIR) == -1 && errno != ENOENT)
 		log_warn("out/%s", id);
 }
 
