@@ -236,7 +236,8 @@ settle(struct daemon *d, struct note *n, jv file)
 	}
 	if (!final)
 		return;
-	if (unlinkat(spool_dirfd(sp, SD_OUTBOX), n->name, 0) == -1 && errno != ENOENT) {
+	if (unlinkat(spool_dirfd(sp, SD_OUTBOX), n->name, 0) == -1 &&
+	    errno != ENOENT) {
 		log_warn("outbox/%s: delivered, but cannot remove it", n->name);
 		note_schedule(d, n, now_ms() + IO_RETRY_MS);
 		return;

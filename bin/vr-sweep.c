@@ -46,7 +46,8 @@ sweep_tmp(struct spool *sp)
 	DIR *dp;
 	int fd;
 
-	fd = openat(spool_dirfd(sp, SD_TMP), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(spool_dirfd(sp, SD_TMP), ".",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
 		log_warn("tmp/");
 		failures++;
@@ -58,7 +59,8 @@ sweep_tmp(struct spool *sp)
 		int64_t age_ms;
 
 		if (de->d_name[0] == '.' ||
-		    fstatat(spool_dirfd(sp, SD_TMP), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		    fstatat(spool_dirfd(sp, SD_TMP), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
 		age_ms = now - ((int64_t)st.st_mtim.tv_sec * 1000 +
 		    st.st_mtim.tv_nsec / 1000000);
@@ -167,7 +169,8 @@ sweep_leases(struct spool *sp)
 	DIR *dp;
 	int fd, lease_fd;
 
-	fd = openat(spool_dirfd(sp, SD_LEASE), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(spool_dirfd(sp, SD_LEASE), ".",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (dp = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
@@ -198,8 +201,8 @@ remove_outputs(struct spool *sp, const char *id)
 	DIR *dp;
 	int fd, removed = 0;
 
-	fd = openat(spool_dirfd(sp, SD_OUT), id, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-	    O_NOFOLLOW);
+	fd = openat(spool_dirfd(sp, SD_OUT), id,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1)
 		return errno == ENOENT ? 0 : -1;
 	if ((dp = fdopendir(fd)) == NULL) {

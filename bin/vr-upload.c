@@ -95,7 +95,8 @@ upload_set(struct job *j, int i, jv u)
 static void
 job_save(struct job *j)
 {
-	if (faccessat(spool_dirfd(&D.sp, SD_UPLOADING), j->name, F_OK, 0) != 0) {
+	if (faccessat(spool_dirfd(&D.sp, SD_UPLOADING), j->name,
+	    F_OK, 0) != 0) {
 		if (!j->gone)
 			log_warnx("%s: no longer in uploading/: dropped", j->id);
 		j->gone = true;
@@ -469,7 +470,8 @@ run(bool once)
 		fatal(EX_OSERR, "signalfd");
 	snprintf(dir, sizeof dir, "%s/%s", D.sp.root, sdir_name(SD_UPLOADING));
 	if ((D.watch = watch_new(on_arrival, NULL)) == NULL ||
-	    watch_add(D.watch, SD_UPLOADING, spool_dirfd(&D.sp, SD_UPLOADING), dir) != 0)
+	    watch_add(D.watch, SD_UPLOADING, spool_dirfd(&D.sp, SD_UPLOADING),
+	    dir) != 0)
 		fatal(EX_OSERR, "cannot watch %s", dir);
 	for (;;) {
 		int64_t wait_ms = schedule();

@@ -872,9 +872,11 @@ daemon_open(struct daemon *d)
 		fatal(EX_OSERR, "inotify");
 	d->release_due = true;
 	if (spool_path(&d->sp, SD_THROTTLED, ".", path, sizeof path) == -1 ||
-	    watch_add(d->watch, SD_THROTTLED, spool_dirfd(&d->sp, SD_THROTTLED), path) == -1 ||
+	    watch_add(d->watch, SD_THROTTLED, spool_dirfd(&d->sp, SD_THROTTLED),
+	    path) == -1 ||
 	    spool_path(&d->sp, SD_PENDING, ".", path, sizeof path) == -1 ||
-	    watch_add(d->watch, SD_PENDING, spool_dirfd(&d->sp, SD_PENDING), path) == -1)
+	    watch_add(d->watch, SD_PENDING, spool_dirfd(&d->sp, SD_PENDING),
+	    path) == -1)
 		fatal(EX_OSERR, "watch %s", path);
 }
 

@@ -593,7 +593,8 @@ listing_read(struct spool *sp, enum sdir d)
 	int fd;
 	jv names;
 
-	if ((fd = openat(spool_dirfd(sp, d), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	if ((fd = openat(spool_dirfd(sp, d), ".",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1 || (dir = fdopendir(fd)) == NULL) {
 		log_warn("cannot list %s/%s", sp->root, sdir_name(d));
 		if (fd != -1)
@@ -645,7 +646,8 @@ notes_of(struct spool *sp, const char *id)
 		note = job_loadat(spool_dirfd(sp, d), jv_string_value(name));
 		if (!jv_is_valid(note) && errno == ENOENT && d == SD_OUTBOX) {
 			jv_free(note);    /* delivered meanwhile */
-			note = job_loadat(spool_dirfd(sp, SD_SENT), jv_string_value(name));
+			note = job_loadat(spool_dirfd(sp, SD_SENT),
+			    jv_string_value(name));
 		}
 		if (jv_is_valid(note))
 			notes = jv_array_append(notes, note);

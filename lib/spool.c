@@ -218,7 +218,8 @@ spool_put(struct spool *sp, enum sdir dir, const char *name, jv value)
 
 	if (write_tmp(sp, name, value, tmp_name, sizeof tmp_name) == -1)
 		return -1;
-	if (renameat(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir), name) == -1) {
+	if (renameat(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir),
+	    name) == -1) {
 		saved = errno;
 		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
 		errno = saved;
@@ -240,7 +241,8 @@ replace_existing(struct spool *sp, enum sdir dir, const char *name, jv value)
 
 	if (write_tmp(sp, name, value, tmp_name, sizeof tmp_name) == -1)
 		return -1;
-	if (renameat2(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir), name,
+	if (renameat2(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir),
+	    name,
 	    RENAME_EXCHANGE) == -1) {
 		saved = errno;
 		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
@@ -286,7 +288,8 @@ spool_claim(struct spool *sp, const char *id, enum sdir from, enum sdir to)
 		return -1;
 	if (waiting(to) && !waiting(from))
 		tally_entered(sp);
-	if (fsync(spool_dirfd(sp, to)) == -1 || fsync(spool_dirfd(sp, from)) == -1)
+	if (fsync(spool_dirfd(sp, to)) == -1 || fsync(spool_dirfd(sp,
+	    from)) == -1)
 		return -1;
 	return 0;
 }
@@ -306,7 +309,8 @@ spool_find(struct spool *sp, const char *id)
 	/* A job moving while we look could be missed once: look twice. */
 	for (pass = 0; pass < 2; pass++)
 		for (d = SD_FIRST_STATE; d <= SD_LAST_STATE; d++)
-			if (fstatat(spool_dirfd(sp, d), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			if (fstatat(spool_dirfd(sp, d), name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0)
 				return d;
 	errno = ENOENT;
 	return -1;
@@ -359,7 +363,8 @@ spool_list(struct spool *sp, enum sdir dir)
 	int fd;
 	jv list = jv_array();
 
-	if ((fd = openat(spool_dirfd(sp, dir), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	if ((fd = openat(spool_dirfd(sp, dir), ".",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
 	    (dp = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
@@ -413,7 +418,8 @@ spool_lease(struct spool *sp, const char *id)
 		errno = EINVAL;
 		return -1;
 	}
-	fd = openat(spool_dirfd(sp, SD_LEASE), id, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = openat(spool_dirfd(sp, SD_LEASE), id, O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600);
 	if (fd == -1)
 		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {

@@ -110,7 +110,8 @@ count_names(struct spool *sp, enum sdir dir)
 	DIR *dp;
 	int fd;
 
-	if ((fd = openat(spool_dirfd(sp, dir), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = openat(spool_dirfd(sp, dir), ".",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	if ((dp = fdopendir(fd)) == NULL) {
 		close(fd);

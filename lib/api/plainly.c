@@ -415,7 +415,8 @@ wait_gone(struct api *a, enum sdir dir, const char *name, int64_t ms)
 	    (pfd.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1)
 		return;
 	if (inotify_add_watch(pfd.fd, path, IN_MOVED_FROM | IN_DELETE) != -1) {
-		while (faccessat(spool_dirfd(&a->sp, dir), name, F_OK, 0) == 0 &&
+		while (faccessat(spool_dirfd(&a->sp, dir), name, F_OK,
+		    0) == 0 &&
 		    (left = deadline - mono_ms()) > 0) {
 			if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
 				break;

@@ -240,7 +240,8 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 	}
 	/* Still in pending/ (no wait, or the deadline passed): it is what we
 	 * wrote. Moved: read it where it went. */
-	if (faccessat(spool_dirfd(&a->sp, SD_PENDING), name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (faccessat(spool_dirfd(&a->sp, SD_PENDING), name, F_OK,
+	    AT_SYMLINK_NOFOLLOW) == 0) {
 		*dir = SD_PENDING;
 		return jv_object_set(written, jv_string("state"), jv_string("PENDING"));
 	}

@@ -235,7 +235,8 @@ clear_outputs(struct spool *sp, const char *id)
 		    unlinkat(dfd, de->d_name, 0) == -1)
 			log_warn("%s/%s", id, de->d_name);
 	closedir(d);
-	if (unlinkat(spool_dirfd(sp, SD_OUT), id, AT_REMOVEDIR) == -1 && errno != ENOENT)
+	if (unlinkat(spool_dirfd(sp, SD_OUT), id, AT_REMOVEDIR) == -1 &&
+	    errno != ENOENT)
 		log_warn("out/%s", id);
 }
 
