@@ -541,7 +541,7 @@ main(int argc, char *argv[])
 	    (D.multi = curl_multi_init()) == NULL)
 		fatalx(EX_SOFTWARE, "libcurl cannot start");
 	curl_multi_setopt(D.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-	    (long)conf.upload_concurrency * 2);
+	    (long)conf.upload_concurrency * DELIVERY_PARTS_IN_FLIGHT);
 	umask(077);
 	run(once);
 	while (D.jobs != NULL) {

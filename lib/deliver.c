@@ -23,7 +23,6 @@
 #include "s3.h"
 #include "upload.h"
 
-#define PARTS_IN_FLIGHT 2
 #define PARTS_MAX 10000
 #define PART_SIZE_MIN (5 << 20)  /* S3's smallest part but the last */
 #define RESPONSE_MAX 65536       /* of an answer body we keep */
@@ -554,9 +553,9 @@ have_upload_id(struct delivery *d)
 	return have;
 }
 
-/* advance: start the parts not stored nor in flight (PARTS_IN_FLIGHT at
- * most), then CompleteMultipartUpload when every part is stored. A start
- * that fails marks d failed. */
+/* advance: start the parts not stored nor in flight
+ * (DELIVERY_PARTS_IN_FLIGHT at most), then CompleteMultipartUpload when
+ * every part is stored. A start that fails marks d failed. */
 static void
 advance(struct delivery *d)
 {
@@ -569,7 +568,7 @@ advance(struct delivery *d)
 			return;
 		else if (r->kind == R_PART)
 			busy++;
-	for (i = 0; i < d->nparts && busy < PARTS_IN_FLIGHT; i++) {
+	for (i = 0; i < d->nparts && busy < DELIVERY_PARTS_IN_FLIGHT; i++) {
 		if (d->part_busy[i] || part_stored(d, i))
 			continue;
 		if (part_start(d, i) != 0) {

@@ -34,8 +34,8 @@ struct s3_target {
 /* s3_payload_signed: is a file body hashed and signed, under policy (the
  * vr.conf upload_s3_payload: "auto", "signed" or "unsigned") on a URL of
  * scheme? auto signs over http only: over https TLS already guards the
- * body, and hashing it costs a CPU second per 2 GB (the AWS SDKs' and
- * botocore's default). */
+ * body, and hashing it costs about a CPU second per GB, on the store too
+ * (the AWS SDKs' and botocore's default). */
 bool s3_payload_signed(const char *policy, const char *scheme);
 
 /* s3_target_new: from an s3 destination (borrowed), the key defaulting to
