@@ -82,13 +82,14 @@ sdir_is_final(enum sdir d)
 	    d == SD_CANCELLED;
 }
 
-/* open_dir: root_fd/name as an O_DIRECTORY descriptor, made if missing. */
+/* open_dir: root_fd/name as an O_DIRECTORY descriptor, made if missing
+ * (open first: the directories are almost always there). */
 static int
-open_dir(int root_fd, const char *name, bool make)
+open_dir(int root_fd, const char *name)
 {
 	int fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd == -1 && errno == ENOENT && make) {
+	if (fd == -1 && errno == ENOENT) {
 		if (mkdirat(root_fd, name, 0700) == -1 && errno != EEXIST)
 			return -1;
 		fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -124,7 +125,7 @@ spool_open(struct spool *sp, const char *root)
 	if (attach(sp, root) == -1)
 		return -1;
 	for (d = 0; d < SD_COUNT; d++) {
-		if ((sp->fd[d] = open_dir(sp->root_fd, sdirs[d].dir, true)) == -1) {
+		if ((sp->fd[d] = open_dir(sp->root_fd, sdirs[d].dir)) == -1) {
 			log_warn("spool %s/%s", root, sdirs[d].dir);
 			spool_close(sp);
 			return -1;
@@ -147,7 +148,7 @@ spool_dirfd(struct spool *sp, enum sdir d)
 		return -1;
 	}
 	if (sp->fd[d] == -1 &&
-	    (sp->fd[d] = open_dir(sp->root_fd, sdirs[d].dir, false)) == -1)
+	    (sp->fd[d] = open_dir(sp->root_fd, sdirs[d].dir)) == -1)
 		log_warn("spool %s/%s", sp->root, sdirs[d].dir);
 	return sp->fd[d];
 }

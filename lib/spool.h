@@ -41,7 +41,8 @@ bool sdir_is_final(enum sdir d);   /* done, failed, invalid, cancelled */
 
 /* spool_open: open (creating any missing) every directory under root, as
  * daemons do at start. spool_attach: open root alone; each directory is
- * opened on first use (vr-accept, exec'd per connection, needs a few).
+ * opened (or made) on first use (vr-accept, exec'd per connection, needs
+ * a few).
  * Both return 0, or -1 with errno set (a warning says which directory). */
 int spool_open(struct spool *sp, const char *root);
 int spool_attach(struct spool *sp, const char *root);

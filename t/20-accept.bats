@@ -240,3 +240,19 @@ PY
 	run vr-keygen -c 0 x
 	[ "$status" -eq 64 ]
 }
+
+@test "vr-accept makes the spool directories a request needs when they are missing" {
+	conf=$BATS_TEST_TMPDIR/vr.conf
+	sed "s|^spool = .*|spool = $BATS_TEST_TMPDIR/fresh|" "$VR_CONF" > "$conf"
+	printf 'validate_wait = 0\n' >> "$conf"
+	ln -s "$VR_DIR/etc/templates" "$VR_DIR/etc/keys" "$VR_DIR/etc/secret" "$BATS_TEST_TMPDIR/"
+	mkdir "$BATS_TEST_TMPDIR/fresh"
+	body='{"projectId":"demo","templateId":"social","parameters":{"heading":"Hi","image":"https://example.com/a.png"}}'
+	printf 'POST /api/v2/renders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+		"$KEY" "${#body}" "$body" > "$BATS_TEST_TMPDIR/req"
+	run vr-accept -f "$conf" < "$BATS_TEST_TMPDIR/req"
+	[[ ${lines[0]} == "HTTP/1.1 20"* ]]
+	id=$(printf '%s\n' "$output" | tail -n 1 | jq -r .id)
+	[ -f "$BATS_TEST_TMPDIR/fresh/pending/$id.json" ]
+	[ "$(stat -c %a "$BATS_TEST_TMPDIR/fresh/pending")" = 700 ]
+}

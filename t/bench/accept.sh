@@ -6,6 +6,10 @@
 # /api/v2/renders/ID, on new connections (Connection: close) and kept alive.
 # Prints requests/s, p50/p99 latency, the ratios to the floor, vr-accept's
 # maximum RSS and its exec-to-exit time on a canned GET (hyperfine).
+# A second floor, floor.c linked with libjq (loaded, not called), shows what
+# the JSON library alone costs every exec: Debian ships libjq (and
+# libonig, which it needs) as shared objects only, so vr-accept pays their
+# loading on each connection too.
 # BENCH_SECONDS (default 5) per run. Reports only; never fails on time.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -25,6 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 cc -O2 -Wall -Wextra -Werror -Wno-unused-result -o "$out/floor" t/bench/floor.c
+cc -O2 -Wall -Wextra -Werror -Wno-unused-result -o "$out/floor-jq" t/bench/floor.c \
+	-Wl,--no-as-needed $(PKG_CONFIG_PATH=lib/pkgconfig pkg-config --libs libjq)
 
 mkdir -p "$dir/etc" "$dir/spool"
 ln -s "$root/etc/templates" "$dir/etc/templates"
@@ -42,6 +48,7 @@ key=$(bin/vr-keygen -q 1000000 bench)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 vr_port=$(port)
 floor_port=$(port)
+floorjq_port=$(port)
 service() { # NAME PORT SERVER
 	cat <<CONF
 service $1
@@ -67,6 +74,7 @@ CONF
 	printf 'defaults\n{\n\tinstances = UNLIMITED\n\tcps = 100000 1\n}\n'
 	service vr-bench "$vr_port" "$root/bin/vr-accept"
 	service vr-floor "$floor_port" "$root/$out/floor"
+	service vr-floor-jq "$floorjq_port" "$root/$out/floor-jq"
 } > "$dir/xinetd.conf"
 xinetd -dontfork -f "$dir/xinetd.conf" -pidfile "$dir/xinetd.pid" > "$dir/xinetd.log" 2>&1 &
 xpid=$!
@@ -100,15 +108,18 @@ ratio() { # A B: A/B
 
 vr=http://127.0.0.1:$vr_port
 floor=http://127.0.0.1:$floor_port
+floorjq=http://127.0.0.1:$floorjq_port
 auth="Authorization: Basic $(printf '%s:' "$key" | base64 -w0)"
 echo "wrk -t 2 -c 8 -d ${seconds}s, xinetd on loopback, $(nproc) cores"
 run floor-new "$floor/" -H 'Connection: close'
+run floor-jq-new "$floorjq/" -H 'Connection: close'
 run create-new "$vr/api/v2/renders" -H "$auth" -H 'Connection: close' -s "$dir/post.lua"
 run get-new "$vr/api/v2/renders/$id" -H "$auth" -H 'Connection: close'
 run floor-keepalive "$floor/"
 run create-keepalive "$vr/api/v2/renders" -H "$auth" -s "$dir/post.lua"
 run get-keepalive "$vr/api/v2/renders/$id" -H "$auth"
 echo "ratios to the floor: new connections: create $(ratio create-new floor-new) (target 0.6), get $(ratio get-new floor-new) (target 0.8);"
+echo "                     the floor with libjq loaded: $(ratio floor-jq-new floor-new) of the floor; create $(ratio create-new floor-jq-new), get $(ratio get-new floor-jq-new) of it;"
 echo "                     keep-alive:      create $(ratio create-keepalive floor-keepalive), get $(ratio get-keepalive floor-keepalive)"
 echo "jobs written to pending/ during the run: $(ls "$dir/spool/pending" | wc -l)"
 
