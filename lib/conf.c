@@ -32,7 +32,8 @@ struct ckey {
 	const char *choices;   /* C_STR: the words allowed, or NULL for any */
 };
 
-#define K(name, type, field, dflt) { name, type, offsetof(struct conf, field), dflt, NULL }
+#define K(name, type, field, dflt) \
+	{ name, type, offsetof(struct conf, field), dflt, NULL }
 #define KC(name, field, dflt, choices) \
 	{ name, C_STR, offsetof(struct conf, field), dflt, choices }
 static const struct ckey keys[] = {
@@ -81,7 +82,8 @@ static const struct ckey keys[] = {
 	K("upload_part_size", C_SIZE, upload_part_size, "16M"),
 	K("upload_multipart_threshold", C_SIZE, upload_multipart_threshold, "64M"),
 	K("upload_timeout", C_MS, upload_timeout_ms, "30m"),
-	KC("upload_s3_payload", upload_s3_payload, "auto", "auto signed unsigned"),
+	KC("upload_s3_payload", upload_s3_payload, "auto",
+	    "auto signed unsigned"),
 	K("webhook_concurrency", C_INT, webhook_concurrency, "64"),
 	K("webhook_timeout", C_MS, webhook_timeout_ms, "30s"),
 	K("webhook_retry_initial", C_MS, webhook_retry_initial_ms, "15m"),
@@ -213,7 +215,8 @@ set(const struct ckey *k, const char *value)
 		if (*value == '\0' && k->type == C_PATH)
 			return "needs a path";
 		if (k->choices != NULL && !is_choice(value, k->choices)) {
-			snprintf(why, sizeof why, "needs one of: %s", k->choices);
+			snprintf(why, sizeof why, "needs one of: %s",
+			    k->choices);
 			return why;
 		}
 		free(*str);

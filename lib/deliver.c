@@ -935,7 +935,7 @@ multipart_setup(struct delivery *d)
 	}
 	jv_free(parts);
 	if (d->s3->sign_payload) {
-		/* part_busy doubles as the list of stored parts the hasher skips */
+		/* part_busy doubles as the stored parts the hasher skips */
 		for (int i = 0; have_upload_id(d) && i < d->nparts; i++)
 			d->part_busy[i] = part_stored(d, i);
 		d->hasher = hasher_start(d->fd, d->size, d->part_size, d->nparts,

@@ -464,12 +464,13 @@ inline_s3() {
 }
 
 # sent_sha PATH-PREFIX: the x-amz-content-sha256 of each request the
-# receiver got on paths starting with PATH-PREFIX, "METHOD QUERY VALUE".
+# receiver got on paths starting with PATH-PREFIX, "METHOD QUERY VALUE
+# SIGNED" (SIGNED: true when the signature's SignedHeaders list it).
 sent_sha() {
-	jq -r --arg p "$1" 'select(.path | startswith($p)) | .method + " "
-		+ (.path | split("?")[1] // "") + " " + .headers["x-amz-content-sha256"]
-		+ " " + (.headers.authorization | test("SignedHeaders=[^,]*x-amz-content-sha256") | tostring)' \
-		"$RECEIVER_LOG"
+	jq -r --arg p "$1" 'select(.path | startswith($p)) | .headers as $h
+		| [.method, (.path | split("?")[1] // ""), $h["x-amz-content-sha256"],
+		   ($h.authorization | test("SignedHeaders=[^,]*x-amz-content-sha256")
+		   | tostring)] | join(" ")' "$RECEIVER_LOG"
 }
 
 @test "x-amz-content-sha256 is the file's SHA-256 with auto over http and with signed, UNSIGNED-PAYLOAD with unsigned, one PUT or in parts" {
