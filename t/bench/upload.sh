@@ -142,7 +142,7 @@ while [ "$r" -le "$rounds" ]; do
 	r=$((r + 1))
 done
 
-median() { sort -n "$1" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+median() { sort -n "$1" | awk '{v[NR] = $1} END {print (v[int((NR + 1) / 2)] + v[int(NR / 2) + 1]) / 2}'; }
 curl_ms=$(median "$dir/curl.ms")
 hash_ms=$(median "$dir/hash.ms")
 unsigned_ms=$(median "$dir/unsigned.ms")
