@@ -170,30 +170,43 @@ spool_close(struct spool *sp)
 	sp->root = NULL;
 }
 
-/* write_tmp: value, pretty-printed, into a fresh tmp/ file, synced.
- * The tmp name goes to tmp_name. Consumes value. */
+/* job_text: value as a job file holds it, pretty-printed, with a final
+ * newline. Consumes value. */
+static jv
+job_text(jv value)
+{
+	return jv_string_append_buf(jv_dump_string(value, JV_PRINT_INDENT_FLAGS(2)),
+	    "\n", 1);
+}
+
 static int
-write_tmp(struct spool *sp, const char *name, jv value, char *tmp_name,
+write_text(int fd, jv text)
+{
+	return write_all(fd, jv_string_value(text),
+	    (size_t)jv_string_length_bytes(jv_copy(text)));
+}
+
+/* write_tmp: text into a fresh tmp/ file, synced. The tmp name goes to
+ * tmp_name. Consumes text. */
+static int
+write_tmp(struct spool *sp, const char *name, jv text, char *tmp_name,
     size_t tmp_size)
 {
-	jv text;
 	char rnd[9];
 	int fd, saved;
 
-	if (random_token(rnd, 4) == -1)
+	if (random_token(rnd, 4) == -1) {
+		jv_free(text);
 		return -1;
+	}
 	snprintf(tmp_name, tmp_size, "%.80s.%d.%s", name, (int)getpid(), rnd);
-	text = jv_string_append_buf(jv_dump_string(value, JV_PRINT_INDENT_FLAGS(2)),
-	    "\n", 1);
 	fd = openat(spool_dirfd(sp, SD_TMP), tmp_name,
 	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		jv_free(text);
 		return -1;
 	}
-	if (write_all(fd, jv_string_value(text),
-	    (size_t)jv_string_length_bytes(jv_copy(text))) == -1 ||
-	    fsync(fd) == -1) {
+	if (write_text(fd, text) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		jv_free(text);
 		close(fd);
@@ -211,13 +224,86 @@ write_tmp(struct spool *sp, const char *name, jv value, char *tmp_name,
 	return 0;
 }
 
+/* link_unnamed: give the O_TMPFILE file fd the name dir_fd/name (never
+ * replacing one), through /proc/self/fd, or AT_EMPTY_PATH without /proc
+ * (which needs CAP_DAC_READ_SEARCH). */
+static int
+link_unnamed(int fd, int dir_fd, const char *name)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dir_fd, name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT || access("/proc/self/fd", F_OK) == 0)
+		return -1;
+	return linkat(fd, "", dir_fd, name, AT_EMPTY_PATH);
+}
+
+/* create_via_tmp: spool_create where O_TMPFILE is not supported: through
+ * tmp/, renamed in without replacing. Consumes text. */
+static int
+create_via_tmp(struct spool *sp, enum sdir dir, const char *name, jv text)
+{
+	char tmp_name[128];
+	int saved;
+
+	if (write_tmp(sp, name, text, tmp_name, sizeof tmp_name) == -1)
+		return -1;
+	if (renameat2(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir),
+	    name, RENAME_NOREPLACE) == -1) {
+		saved = errno;
+		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_create(struct spool *sp, enum sdir dir, const char *name, jv value)
+{
+	int dir_fd = spool_dirfd(sp, dir), fd, saved;
+	jv text = job_text(value);
+
+	if (dir_fd == -1) {
+		jv_free(text);
+		return -1;
+	}
+	/* unnamed in dir itself: no tmp/ entry, no cross-directory rename
+	 * (creates racing on tmp/ and on the rename lock cost ~0.4 ms of
+	 * CPU each, 8 at once) */
+	fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd == -1 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		if (create_via_tmp(sp, dir, name, text) == -1)
+			return -1;
+	} else if (fd == -1) {
+		jv_free(text);
+		return -1;
+	} else {
+		if (write_text(fd, text) == -1 || fsync(fd) == -1 ||
+		    link_unnamed(fd, dir_fd, name) == -1) {
+			saved = errno;
+			close(fd);
+			jv_free(text);
+			errno = saved;
+			return -1;
+		}
+		close(fd);
+		jv_free(text);
+	}
+	if (waiting(dir))
+		tally_entered(sp);   /* after the name appears: see tally.h */
+	return fsync(dir_fd);
+}
+
 int
 spool_put(struct spool *sp, enum sdir dir, const char *name, jv value)
 {
 	char tmp_name[128];
 	int saved;
 
-	if (write_tmp(sp, name, value, tmp_name, sizeof tmp_name) == -1)
+	if (write_tmp(sp, name, job_text(value), tmp_name, sizeof tmp_name) == -1)
 		return -1;
 	if (renameat(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir),
 	    name) == -1) {
@@ -240,7 +326,7 @@ replace_existing(struct spool *sp, enum sdir dir, const char *name, jv value)
 	char tmp_name[128];
 	int saved;
 
-	if (write_tmp(sp, name, value, tmp_name, sizeof tmp_name) == -1)
+	if (write_tmp(sp, name, job_text(value), tmp_name, sizeof tmp_name) == -1)
 		return -1;
 	if (renameat2(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir),
 	    name,

@@ -1,8 +1,9 @@
 /*
  * spool.h — the maildir-style spool of DESIGN.md §2 (doc/spool.md).
  * One directory per state; a job is <dir>/<id>.json in exactly one of them.
- * Writes go to tmp/ (O_EXCL, fsync) and are renamed into place; the
- * directory is fsync'ed after every rename. Rename is the lock: a claim that
+ * Writes go to tmp/ (O_EXCL, fsync) and are renamed into place, or, for a
+ * new job, are written unnamed in their directory (O_TMPFILE, fsync) and
+ * linked in; the directory is fsync'ed after every rename or link. Rename is the lock: a claim that
  * loses the race gets -1 with errno ENOENT.
  * Ownership: functions that take a jv consume it.
  */
@@ -56,6 +57,12 @@ int spool_dirfd(struct spool *sp, enum sdir d);
  * rename, fsync dir), mode 0600. Replaces an existing file of that name.
  * Consumes value. Returns 0, or -1 with errno set. */
 int spool_put(struct spool *sp, enum sdir dir, const char *name, jv value);
+
+/* spool_create: write value as the new file dir/name: unnamed in dir
+ * (O_TMPFILE), fsync'ed, then linked in as name, dir fsync'ed; through
+ * tmp/ where O_TMPFILE is not supported. Never replaces: -1 with errno
+ * EEXIST when name exists. Consumes value. Returns 0, or -1 with errno. */
+int spool_create(struct spool *sp, enum sdir dir, const char *name, jv value);
 
 /* spool_move: the job id sits in `from`. Record the move (job_record with
  * `to`'s state, by `by`), rewrite it in place in `from`, rename it into

@@ -219,3 +219,43 @@ PY
 	run env VR_CONF="$VR_DIR/etc/units.conf" t/spoolctl conf fetch_allow
 	[ "$output" = "$(printf '127.0.0.1\n::1')" ]
 }
+
+@test "a created job appears whole, mode 0600, without a tmp/ file, and never replaces one" {
+	cd "$VR_ROOT"
+	id=$(t/spoolctl new-id)
+	printf '{"id":"%s","org":"acme","n":1}' "$id" | t/spoolctl create pending "$id"
+	[ "$(stat -c %a "$VR_SPOOL/pending/$id.json")" = 600 ]
+	jq -e '.n == 1' "$VR_SPOOL/pending/$id.json"
+	[ -z "$(ls "$VR_SPOOL/tmp" | grep "$id")" ]
+	run t/spoolctl create pending "$id" <<< "{\"id\":\"$id\",\"n\":2}"
+	[ "$status" -eq 73 ]
+	[[ $output == *"File exists"* ]]
+	jq -e '.n == 1' "$VR_SPOOL/pending/$id.json"
+}
+
+@test "a reader listing a directory while jobs are created never sees one half-written" {
+	cd "$VR_ROOT"
+	dir=$VR_SPOOL/done
+	python3 - "$dir" > "$VR_DIR/lister.out" <<'PY' &
+import json, sys, os, time
+d = sys.argv[1]; reads = bad = 0
+deadline = time.time() + 30
+while time.time() < deadline and not os.path.exists(os.path.join(d, ".stop")):
+    for name in os.listdir(d):
+        if not name.endswith(".json"): continue
+        try:
+            with open(os.path.join(d, name)) as f: json.loads(f.read()); reads += 1
+        except FileNotFoundError: pass
+        except ValueError: bad += 1
+print(reads, bad)
+PY
+	lister=$!
+	t/spoolctl create-loop done 300
+	touch "$dir/.stop"
+	wait "$lister"
+	rm -f "$dir/.stop"
+	read -r reads bad < "$VR_DIR/lister.out"
+	[ "$reads" -gt 0 ]
+	[ "$bad" -eq 0 ]
+	[ "$(ls "$dir" | grep -c '\.json$')" -ge 300 ]
+}

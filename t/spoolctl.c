@@ -4,6 +4,8 @@
  * Not installed.
  *   spoolctl new-id
  *   spoolctl put DIR ID < job.json       spool_put DIR/ID.json
+ *   spoolctl create DIR ID < job.json    spool_create DIR/ID.json (new only)
+ *   spoolctl create-loop DIR N           spool_create N new jobs in DIR
  *   spoolctl save-loop DIR ID N          rewrite DIR/ID.json N times
  *   spoolctl move ID FROM TO             spool_move (rewrite, rename)
  *   spoolctl move-loop ID A B N          move ID between A and B N times
@@ -138,6 +140,27 @@ main(int argc, char *argv[])
 		snprintf(id, sizeof id, "%s.json", argv[3]);
 		if (spool_put(&sp, dir_arg(argv[2]), id, read_stdin()) == -1)
 			fatal(EX_IOERR, "put %s", id);
+	} else if (strcmp(cmd, "create") == 0 && argc == 4) {
+		if (!id_valid(argv[3]))
+			fatalx(EX_DATAERR, "%s: not a job id", argv[3]);
+		snprintf(id, sizeof id, "%s.json", argv[3]);
+		if (spool_create(&sp, dir_arg(argv[2]), id, read_stdin()) == -1)
+			fatal(errno == EEXIST ? EX_CANTCREAT : EX_IOERR, "create %s", id);
+	} else if (strcmp(cmd, "create-loop") == 0 && argc == 4) {
+		enum sdir d = dir_arg(argv[2]);
+		char name[ID_LEN + 64], blob[4000];
+
+		memset(blob, 'x', sizeof blob);
+		n = atoi(argv[3]);
+		for (i = 0; i < n; i++) {
+			if (id_new(id) == -1)
+				fatal(EX_OSERR, "id_new");
+			snprintf(name, sizeof name, "%s.json", id);
+			if (spool_create(&sp, d, name, jv_object_set(jv_object_set(
+			    jv_object(), jv_string("id"), jv_string(id)),
+			    jv_string("blob"), jv_string_sized(blob, sizeof blob))) == -1)
+				fatal(EX_IOERR, "create %s", name);
+		}
 	} else if (strcmp(cmd, "save-loop") == 0 && argc == 5) {
 		jv job = load(dir_arg(argv[2]), argv[3]);
 

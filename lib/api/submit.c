@@ -224,7 +224,7 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 	/* watch before the job can move, so that no move is missed */
 	inotify_fd = watch_pending(a);
 	written = jv_copy(job);
-	if (spool_put(&a->sp, SD_PENDING, name, job) == -1) {
+	if (spool_create(&a->sp, SD_PENDING, name, job) == -1) {
 		log_warn("%s: cannot write to pending/", id);
 		unlock(lock_fd);
 		if (inotify_fd != -1)
