@@ -8,6 +8,11 @@
 #                          computed beforehand (the transfer alone: curl does
 #                          not compute it)
 #   curl, UNSIGNED-PAYLOAD the same with x-amz-content-sha256: UNSIGNED-PAYLOAD
+#   curl, parts            a multipart upload driven by curl with vr-upload's
+#                          defaults: 16 MB parts (split beforehand, untimed),
+#                          4 at once (xargs -P 4), UNSIGNED-PAYLOAD; then
+#                          CompleteMultipartUpload: the same work as
+#                          vr-upload in parts, unsigned
 #   openssl dgst + curl    openssl dgst's time to hash the file plus the
 #                          first row's: what a client signing the body pays
 #   vr-upload ..., signed  vr-upload --once on a job in uploading/ with
@@ -23,7 +28,9 @@
 # Figures: seconds and MB/s; ratio = vr-upload's throughput / the
 # reference's, like for like: signed against openssl dgst + curl (the same
 # work) and against curl with the hash given; unsigned against curl with
-# UNSIGNED-PAYLOAD. On a shared 2-core machine the server (Swift, Python,
+# UNSIGNED-PAYLOAD, and unsigned parts also against curl's parts (Swift
+# spends about half as much CPU again on an upload in parts: a manifest,
+# a container listing per segment). On a shared 2-core machine the server (Swift, Python,
 # which hashes a signed body to check it) and the client share the CPU:
 # every client cycle shows in the time. Each object is deleted after its
 # run, untimed, so that the store does not fill up.
@@ -69,6 +76,8 @@ file=$dir/spool/out/$id/video.mp4
 head -c $((200 * 1024 * 1024)) /dev/urandom > "$file"
 size=$(stat -c %s "$file")
 sha=$(openssl dgst -sha256 -r "$file" | cut -d' ' -f1)
+mkdir "$dir/parts"
+split -b 16M -d -a 3 "$file" "$dir/parts/p"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/secret"
 printf '%s\n' "spool = $dir/spool" "secret = secret" "fetch_allow = 127.0.0.1" \
 	> "$dir/base.conf"
@@ -125,8 +134,37 @@ ref() {
 	echo $((t1 - t0))
 }
 
+# ref_parts KEY: one multipart upload driven by curl; prints milliseconds.
+ref_parts() {
+	t0=$(now_ms)
+	uid=$(curl -s --aws-sigv4 aws:amz:us-east-1:s3 -H "x-amz-content-sha256: $empty" \
+		-H "Content-Type: video/mp4" -X POST "$s3url/bench/$1?uploads=" |
+		sed -n 's:.*<UploadId>\(.*\)</UploadId>.*:\1:p')
+	ls "$dir/parts" | S3URL=$s3url KEY=$1 UID_=$uid DIR=$dir xargs -P 4 -I{} sh -c '
+		n=$(( 1${1#p} - 999 ))
+		curl -s -o /dev/null -w "%header{etag}" --aws-sigv4 aws:amz:us-east-1:s3 \
+			-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$DIR/parts/$1" \
+			"$S3URL/bench/$KEY?partNumber=$n&uploadId=$UID_" > "$DIR/etag.$n"' sh {}
+	body="<CompleteMultipartUpload>"
+	n=1
+	while [ -f "$dir/etag.$n" ]; do
+		body="$body<Part><PartNumber>$n</PartNumber><ETag>$(cat "$dir/etag.$n")</ETag></Part>"
+		n=$((n + 1))
+	done
+	body="$body</CompleteMultipartUpload>"
+	code=$(curl -s -o "$dir/complete.xml" -w '%{http_code}' --aws-sigv4 aws:amz:us-east-1:s3 \
+		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -d "$body" \
+		"$s3url/bench/$1?uploadId=$uid")
+	t1=$(now_ms)
+	[ "$code" = 200 ] && grep -q ETag "$dir/complete.xml" ||
+		echo "curl parts: HTTP $code: $(head -c 300 "$dir/complete.xml")" >&2
+	rm -f "$dir"/etag.*
+	drop "$1"
+	echo $((t1 - t0))
+}
+
 vr_rows="parts-signed put-signed parts-unsigned put-unsigned"
-rows="curl unsigned hash $vr_rows"
+rows="curl unsigned curlparts hash $vr_rows"
 for m in $rows; do : > "$dir/$m.ms"; done
 ref warm.mp4 "$sha" > /dev/null # the first upload after start is slow
 r=1
@@ -136,6 +174,7 @@ while [ "$r" -le "$rounds" ]; do
 	echo "$c" >> "$dir/curl.ms"
 	echo $((h + c)) >> "$dir/hash.ms"
 	ref "curlu-$r.mp4" UNSIGNED-PAYLOAD >> "$dir/unsigned.ms"
+	ref_parts "curlp-$r.mp4" >> "$dir/curlparts.ms"
 	for m in $vr_rows; do
 		vr "$m" "$m-$r.mp4" >> "$dir/$m.ms"
 	done
@@ -146,12 +185,14 @@ median() { sort -n "$1" | awk '{v[NR] = $1} END {print (v[int((NR + 1) / 2)] + v
 curl_ms=$(median "$dir/curl.ms")
 hash_ms=$(median "$dir/hash.ms")
 unsigned_ms=$(median "$dir/unsigned.ms")
+parts_ms=$(median "$dir/curlparts.ms")
 echo "upload: $((size / 1048576)) MB to S3 (Swift s3api, loopback), median of $rounds runs each"
 for m in $rows; do
 	ms=$(median "$dir/$m.ms")
 	case $m in
 	curl) label="curl, hash given" ;;
 	unsigned) label="curl, UNSIGNED-PAYLOAD" ;;
+	curlparts) label="curl, parts (x4)" ;;
 	hash) label="openssl dgst + curl" ;;
 	parts-signed) label="vr-upload parts, signed" ;;
 	put-signed) label="vr-upload PUT, signed" ;;
@@ -159,10 +200,11 @@ for m in $rows; do
 	put-unsigned) label="vr-upload PUT, unsigned" ;;
 	esac
 	awk -v l="$label" -v m="$m" -v ms="$ms" -v c="$curl_ms" -v h="$hash_ms" \
-		-v u="$unsigned_ms" -v s="$size" -v all="$(tr '\n' ' ' < "$dir/$m.ms")" \
+		-v u="$unsigned_ms" -v p="$parts_ms" -v s="$size" -v all="$(tr '\n' ' ' < "$dir/$m.ms")" \
 		'BEGIN { printf "  %-26s %5.2f s %6.1f MB/s", l, ms / 1000, s / 1048576 / (ms / 1000);
 		  if (m ~ /-signed$/) printf "   ratio %.2f vs dgst + curl, %.2f vs curl hash given", h / ms, c / ms;
 		  if (m ~ /-unsigned$/) printf "   ratio %.2f vs curl UNSIGNED-PAYLOAD", u / ms;
+		  if (m == "parts-unsigned") printf ", %.2f vs curl parts", p / ms;
 		  printf "   [runs, ms: %s]\n", all }'
 done
 echo "  target: ratio >= 0.90, like for like"
