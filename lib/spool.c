@@ -240,6 +240,21 @@ link_unnamed(int fd, int dir_fd, const char *name)
 	return linkat(fd, "", dir_fd, name, AT_EMPTY_PATH);
 }
 
+/* announce: tell inotify watchers (watch.h) that dir_fd/name is complete.
+ * A link raises IN_CREATE, which watchers do not act on (a sysadmin's cp
+ * raises it on an empty file), and the unnamed file's IN_CLOSE_WRITE bears
+ * no name; opening the name for writing and closing it raises
+ * IN_CLOSE_WRITE under it, changing nothing. A failure here only delays
+ * the job to the watcher's next scan. */
+static void
+announce(int dir_fd, const char *name)
+{
+	int fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd != -1)
+		close(fd);
+}
+
 /* create_via_tmp: spool_create where O_TMPFILE is not supported: through
  * tmp/, renamed in without replacing. Consumes text. */
 static int
@@ -291,6 +306,7 @@ spool_create(struct spool *sp, enum sdir dir, const char *name, jv value)
 		}
 		close(fd);
 		jv_free(text);
+		announce(dir_fd, name);
 	}
 	if (waiting(dir))
 		tally_entered(sp);   /* after the name appears: see tally.h */

@@ -64,3 +64,13 @@ put_files() { # DIR N PREFIX: N files renamed into DIR, as the spool does
 	[ "$(sort -u "$VR_DIR/watch3.log" | wc -l)" -eq 1000 ]
 	[ "$(wc -l < "$VR_DIR/watch3.log")" -eq 1000 ]
 }
+
+@test "a job made by spool_create (O_TMPFILE, then a link) is offered at once, not at a rescan" {
+	cd "$VR_ROOT"
+	start_bg watch4 t/spoolctl watch invalid 1 30
+	watcher=$(cat "$VR_DIR/watch4.pid")
+	wait_until 10 eval "ls -l /proc/$watcher/fd 2>/dev/null | grep -q inotify"
+	id=$(t/spoolctl new-id)
+	printf '{"id":"%s"}' "$id" | t/spoolctl create invalid "$id"
+	wait_until 5 grep -q "^$id.json\$" "$VR_DIR/watch4.log"
+}
