@@ -12,14 +12,6 @@ teardown_file() {
 	vr_teardown
 }
 
-new_job() { # DIR -> id
-	local id
-	id=$(t/spoolctl new-id)
-	printf '{"id":"%s","org":"acme","state":"X","projectId":"demo"}' "$id" |
-		t/spoolctl put "$1" "$id"
-	echo "$id"
-}
-
 copies() { # ID -> number of state directories holding it
 	ls "$VR_SPOOL"/{pending,invalid,throttled,queued,in-progress,uploading,done,failed,cancelled}/"$1.json" 2>/dev/null | wc -l
 }

@@ -13,14 +13,6 @@ teardown_file() {
 	vr_teardown
 }
 
-put_job() { # DIR -> id
-	local id
-	id=$(t/spoolctl new-id)
-	printf '{"id":"%s","org":"acme","state":"X","projectId":"demo"}' "$id" |
-		t/spoolctl put "$1" "$id"
-	echo "$id"
-}
-
 waiting() { # the jobs in pending/, throttled/ and queued/ now
 	ls "$VR_SPOOL"/{pending,throttled,queued} | grep -c '\.json$' || true
 }
@@ -32,7 +24,7 @@ waiting() { # the jobs in pending/, throttled/ and queued/ now
 	base=$(t/spoolctl recount)
 	[ "$base" = "$(waiting)" ]
 	[ "$(t/spoolctl bound)" = "$base" ]
-	a=$(put_job pending); b=$(put_job pending); c=$(put_job throttled)
+	a=$(new_job pending); b=$(new_job pending); c=$(new_job throttled)
 	[ "$(t/spoolctl bound)" = $((base + 3)) ]
 	t/spoolctl move "$a" pending queued      # within the queue: no entry
 	[ "$(t/spoolctl bound)" = $((base + 3)) ]
@@ -52,7 +44,7 @@ waiting() { # the jobs in pending/, throttled/ and queued/ now
 	t/spoolctl recount > /dev/null
 	pids=()
 	for w in 1 2 3; do
-		( for i in $(seq 60); do put_job pending > /dev/null; done ) &
+		( for i in $(seq 60); do new_job pending > /dev/null; done ) &
 		pids+=($!)
 	done
 	low=0 round=0

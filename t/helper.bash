@@ -45,6 +45,15 @@ CONF
 	export VR_DIR VR_SPOOL VR_CONF VR_ROOT PATH
 }
 
+# new_job DIR: a minimal job of acme put in DIR with t/spoolctl; prints its id.
+new_job() {
+	local id
+	id=$(t/spoolctl new-id)
+	printf '{"id":"%s","org":"acme","state":"X","projectId":"demo"}' "$id" |
+		t/spoolctl put "$1" "$id"
+	echo "$id"
+}
+
 # conf_set KEY VALUE: add or replace a line of the test's vr.conf.
 conf_set() {
 	sed -i "/^$1[[:space:]]*=/d" "$VR_CONF"
