@@ -255,18 +255,20 @@ announce(int dir_fd, const char *name)
 		close(fd);
 }
 
-/* create_via_tmp: spool_create where O_TMPFILE is not supported: through
- * tmp/, renamed in without replacing. Consumes text. */
+/* put_via_tmp: text into tmp/, synced, then renamed onto dir/name with
+ * renameat2's flags: 0 replaces, RENAME_NOREPLACE never does,
+ * RENAME_EXCHANGE swaps (the old content is then tmp/tmp_name, for the
+ * caller to remove). The tmp file is removed on failure. Consumes text. */
 static int
-create_via_tmp(struct spool *sp, enum sdir dir, const char *name, jv text)
+put_via_tmp(struct spool *sp, enum sdir dir, const char *name, jv text,
+    unsigned int flags, char tmp_name[128])
 {
-	char tmp_name[128];
 	int saved;
 
-	if (write_tmp(sp, name, text, tmp_name, sizeof tmp_name) == -1)
+	if (write_tmp(sp, name, text, tmp_name, 128) == -1)
 		return -1;
 	if (renameat2(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir),
-	    name, RENAME_NOREPLACE) == -1) {
+	    name, flags) == -1) {
 		saved = errno;
 		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
 		errno = saved;
@@ -278,6 +280,7 @@ create_via_tmp(struct spool *sp, enum sdir dir, const char *name, jv text)
 int
 spool_create(struct spool *sp, enum sdir dir, const char *name, jv value)
 {
+	char tmp_name[128];
 	int dir_fd = spool_dirfd(sp, dir), fd, saved;
 	jv text = job_text(value);
 
@@ -290,7 +293,9 @@ spool_create(struct spool *sp, enum sdir dir, const char *name, jv value)
 	 * CPU each, 8 at once) */
 	fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd == -1 && (errno == EOPNOTSUPP || errno == EISDIR)) {
-		if (create_via_tmp(sp, dir, name, text) == -1)
+		/* no O_TMPFILE here: through tmp/, never replacing */
+		if (put_via_tmp(sp, dir, name, text, RENAME_NOREPLACE,
+		    tmp_name) == -1)
 			return -1;
 	} else if (fd == -1) {
 		jv_free(text);
@@ -317,17 +322,9 @@ int
 spool_put(struct spool *sp, enum sdir dir, const char *name, jv value)
 {
 	char tmp_name[128];
-	int saved;
 
-	if (write_tmp(sp, name, job_text(value), tmp_name, sizeof tmp_name) == -1)
+	if (put_via_tmp(sp, dir, name, job_text(value), 0, tmp_name) == -1)
 		return -1;
-	if (renameat(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir),
-	    name) == -1) {
-		saved = errno;
-		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
-		errno = saved;
-		return -1;
-	}
 	if (waiting(dir))
 		tally_entered(sp);   /* after the rename: see tally.h */
 	return fsync(spool_dirfd(sp, dir));
@@ -340,18 +337,10 @@ static int
 replace_existing(struct spool *sp, enum sdir dir, const char *name, jv value)
 {
 	char tmp_name[128];
-	int saved;
 
-	if (write_tmp(sp, name, job_text(value), tmp_name, sizeof tmp_name) == -1)
+	if (put_via_tmp(sp, dir, name, job_text(value), RENAME_EXCHANGE,
+	    tmp_name) == -1)
 		return -1;
-	if (renameat2(spool_dirfd(sp, SD_TMP), tmp_name, spool_dirfd(sp, dir),
-	    name,
-	    RENAME_EXCHANGE) == -1) {
-		saved = errno;
-		unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);
-		errno = saved;
-		return -1;
-	}
 	/* tmp_name now holds the old content. The directory is fsync'ed by
 	 * the rename that follows in spool_move. */
 	unlinkat(spool_dirfd(sp, SD_TMP), tmp_name, 0);

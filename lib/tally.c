@@ -66,7 +66,7 @@ static int64_t
 header_count(const char *h)
 {
 	char text[HEADER + 1];
-	int64_t count, boot, made, now = (int64_t)time(NULL);
+	int64_t count, boot, made, now = (int64_t)time(NULL), this_boot;
 	uint32_t sum;
 	int end;
 
@@ -77,7 +77,8 @@ header_count(const char *h)
 	    sscanf(text + end, " %" SCNx32, &sum) != 1 ||
 	    sum != check(text, (size_t)end))
 		return -1;
-	if (count < 0 || boot < boot_s() - 2 || boot > boot_s() + 2 ||
+	this_boot = boot_s();
+	if (count < 0 || boot < this_boot - 2 || boot > this_boot + 2 ||
 	    made > now + 1 || (now - made) * 1000 > TALLY_MAX_AGE_MS)
 		return -1;
 	return count;
