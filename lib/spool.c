@@ -427,6 +427,28 @@ spool_get(struct spool *sp, enum sdir dir, const char *id)
 	return job;
 }
 
+jv
+spool_lookup(struct spool *sp, const char *id, enum sdir *dir)
+{
+	/* a job may move between finding and reading it: look again */
+	for (int tries = 0; tries < 5; tries++) {
+		int d = spool_find(sp, id);
+		jv job;
+
+		if (d == -1)
+			break;
+		job = spool_get(sp, (enum sdir)d, id);
+		if (jv_is_valid(job)) {
+			*dir = (enum sdir)d;
+			return job;
+		}
+		if (errno != ENOENT)
+			return job;   /* there, but not a job file */
+		jv_free(job);
+	}
+	return jv_invalid_with_msg(jv_string("no such job"));
+}
+
 int
 spool_name_id(const char *name, char *out)
 {

@@ -81,6 +81,11 @@ int spool_find(struct spool *sp, const char *id);
 /* spool_get: load job id from dir (see job_loadat for errors). */
 jv spool_get(struct spool *sp, enum sdir dir, const char *id);
 
+/* spool_lookup: job id wherever it is, and its directory in *dir; a move
+ * between finding and reading it is looked for again. An invalid when it
+ * is in no state directory, or (with its message) when it cannot be read. */
+jv spool_lookup(struct spool *sp, const char *id, enum sdir *dir);
+
 /* spool_list: the ids ("<id>" without ".json") in dir, newest first,
  * from names alone (UUIDv7 sorts by time). Names that are not ids are
  * left out. */

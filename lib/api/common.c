@@ -194,32 +194,19 @@ jv
 api_job(struct api *a, const char *id, enum sdir *dir)
 {
 	const char *org;
-	int tries, d;
 	jv job;
 
 	if (!id_valid(id))
 		return jv_invalid_with_msg(jv_string("not a render id"));
-	/* a job may move between finding and reading it: look again */
-	for (tries = 0; tries < 5; tries++) {
-		if ((d = spool_find(&a->sp, id)) == -1)
-			break;
-		job = spool_get(&a->sp, (enum sdir)d, id);
-		if (!jv_is_valid(job)) {
-			if (errno == ENOENT) {
-				jv_free(job);
-				continue;
-			}
-			return job;
-		}
-		org = job_str(job, "org");
-		if (org == NULL || strcmp(org, a->key.org) != 0) {
-			jv_free(job);
-			break;
-		}
-		*dir = (enum sdir)d;
+	job = spool_lookup(&a->sp, id, dir);
+	if (!jv_is_valid(job))
 		return job;
+	org = job_str(job, "org");
+	if (org == NULL || strcmp(org, a->key.org) != 0) {
+		jv_free(job);
+		return jv_invalid_with_msg(jv_string("no such render"));
 	}
-	return jv_invalid_with_msg(jv_string("no such render"));
+	return job;
 }
 
 jv

@@ -184,28 +184,6 @@ serve(struct api *a, const char *id, const char *name, jv job)
 	close(fd);
 }
 
-/* find_job: job id wherever it is (any organisation: the link is the
- * credential), or invalid. */
-static jv
-find_job(struct api *a, const char *id, enum sdir *dir)
-{
-	int tries, d;
-
-	for (tries = 0; tries < 5; tries++) {
-		jv job;
-
-		if ((d = spool_find(&a->sp, id)) == -1)
-			break;
-		job = spool_get(&a->sp, (enum sdir)d, id);
-		if (jv_is_valid(job)) {
-			*dir = (enum sdir)d;
-			return job;
-		}
-		jv_free(job);
-	}
-	return jv_invalid();
-}
-
 static bool
 get_or_head(struct api *a)
 {
@@ -249,7 +227,7 @@ files_route(struct api *a, char *seg[], int nseg)
 		api_error(a, 410, "RENDER_EXPIRED", "the link expired");
 		return;
 	}
-	job = find_job(a, seg[0], &dir);
+	job = spool_lookup(&a->sp, seg[0], &dir);
 	if (!jv_is_valid(job)) {
 		jv_free(job);
 		api_error(a, 404, "RENDER_DOES_NOT_EXIST", "no render %s",
@@ -278,7 +256,7 @@ public_route(struct api *a, char *seg[], int nseg)
 	}
 	if (!get_or_head(a))
 		return;
-	job = find_job(a, seg[0], &dir);
+	job = spool_lookup(&a->sp, seg[0], &dir);
 	token = jv_is_valid(job) ? job_str(job, "publicToken") : NULL;
 	output = jv_is_valid(job) ? job_str(job, "outputFile") : NULL;
 	if (dir != SD_DONE || token == NULL || strlen(token) != 32 ||

@@ -102,24 +102,16 @@ parse_want(struct api *a, const char *file, struct fx_want *w)
 	return true;
 }
 
-/* job_of: job id as it is now, and its directory; invalid when gone. */
+/* job_of: job id as it is now, and its directory (-1 when it is gone:
+ * then an invalid). */
 static jv
 job_of(struct api *a, const char *id, int *dir)
 {
-	for (int tries = 0; tries < 5; tries++) {
-		int d = spool_find(&a->sp, id);
-		jv job;
+	enum sdir d = SD_TMP;
+	jv job = spool_lookup(&a->sp, id, &d);
 
-		if (d == -1)
-			break;
-		job = spool_get(&a->sp, (enum sdir)d, id);
-		if (jv_is_valid(job)) {
-			*dir = d;
-			return job;
-		}
-		jv_free(job);
-	}
-	return jv_invalid();
+	*dir = jv_is_valid(job) ? (int)d : -1;
+	return job;
 }
 
 static void

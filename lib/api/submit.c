@@ -175,7 +175,7 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
     enum sdir *dir, struct api_fail *f)
 {
 	char id[ID_LEN + 1], name[ID_LEN + 6];
-	int lock_fd, inotify_fd, tries;
+	int lock_fd, inotify_fd;
 	int64_t total;
 	jv found, written;
 
@@ -246,19 +246,10 @@ api_submit(struct api *a, jv job, const char *idempotency_key,
 		return jv_object_set(written, jv_string("state"), jv_string("PENDING"));
 	}
 	jv_free(written);
-	for (tries = 0; tries < 5; tries++) {
-		int d = spool_find(&a->sp, id);
-		jv now;
-
-		if (d == -1)
-			continue;
-		now = spool_get(&a->sp, (enum sdir)d, id);
-		if (jv_is_valid(now)) {
-			*dir = (enum sdir)d;
-			return now;
-		}
-		jv_free(now);
-	}
+	found = spool_lookup(&a->sp, id, dir);
+	if (jv_is_valid(found))
+		return found;
+	jv_free(found);
 	log_warnx("%s: lost after it was written to pending/", id);
 	api_fail_set(f, 500, "INTERNAL_ERROR", "the render was lost");
 	return jv_invalid();
