@@ -41,12 +41,6 @@ static const struct {
 	[SD_LEASE] = { "lease", NULL },
 };
 
-/* waiting: the directories whose jobs count against queue limits. */
-static bool
-waiting(enum sdir d)
-{
-	return d == SD_PENDING || d == SD_THROTTLED || d == SD_QUEUED;
-}
 
 const char *
 sdir_name(enum sdir d)
@@ -73,6 +67,16 @@ sdir_from_state(const char *state)
 		if (strcmp(sdirs[d].state, state) == 0)
 			return d;
 	return -1;
+}
+
+const enum sdir sdir_waiting[SD_NWAITING] = {
+	SD_PENDING, SD_THROTTLED, SD_QUEUED
+};
+
+bool
+sdir_is_waiting(enum sdir d)
+{
+	return d == SD_PENDING || d == SD_THROTTLED || d == SD_QUEUED;
 }
 
 bool
@@ -313,7 +317,7 @@ spool_create(struct spool *sp, enum sdir dir, const char *name, jv value)
 		jv_free(text);
 		announce(dir_fd, name);
 	}
-	if (waiting(dir))
+	if (sdir_is_waiting(dir))
 		tally_entered(sp);   /* after the name appears: see tally.h */
 	return fsync(dir_fd);
 }
@@ -325,7 +329,7 @@ spool_put(struct spool *sp, enum sdir dir, const char *name, jv value)
 
 	if (put_via_tmp(sp, dir, name, job_text(value), 0, tmp_name) == -1)
 		return -1;
-	if (waiting(dir))
+	if (sdir_is_waiting(dir))
 		tally_entered(sp);   /* after the rename: see tally.h */
 	return fsync(spool_dirfd(sp, dir));
 }
@@ -378,7 +382,7 @@ spool_claim(struct spool *sp, const char *id, enum sdir from, enum sdir to)
 	if (renameat2(spool_dirfd(sp, from), name, spool_dirfd(sp, to), name,
 	    RENAME_NOREPLACE) == -1)
 		return -1;
-	if (waiting(to) && !waiting(from))
+	if (sdir_is_waiting(to) && !sdir_is_waiting(from))
 		tally_entered(sp);
 	if (fsync(spool_dirfd(sp, to)) == -1 || fsync(spool_dirfd(sp,
 	    from)) == -1)

@@ -40,6 +40,12 @@ const char *sdir_state(enum sdir d);
 int sdir_from_state(const char *state);
 bool sdir_is_final(enum sdir d);   /* done, failed, invalid, cancelled */
 
+/* The waiting states, those a queue limit counts: pending/, throttled/ and
+ * queued/ (SD_NWAITING of them), and the test for one. */
+#define SD_NWAITING 3
+extern const enum sdir sdir_waiting[SD_NWAITING];
+bool sdir_is_waiting(enum sdir d);
+
 /* spool_open: open (creating any missing) every directory under root, as
  * daemons do at start. spool_attach: open root alone; each directory is
  * opened (or made) on first use (vr-accept, exec'd per connection, needs

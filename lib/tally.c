@@ -20,8 +20,6 @@
 #define HEADER 64
 #define NAME "queue.tally"
 
-static const enum sdir waiting[] = { SD_PENDING, SD_THROTTLED, SD_QUEUED };
-
 /* boot_s: when this boot began, in seconds since the epoch (within a
  * second or so: it moves with the wall clock's steps). */
 static int64_t
@@ -153,8 +151,8 @@ tally_recount(struct spool *sp)
 		errno = saved;
 		return -1;
 	}
-	for (i = 0; i < sizeof waiting / sizeof *waiting; i++) {
-		if ((n = count_names(sp, waiting[i])) == -1) {
+	for (i = 0; i < SD_NWAITING; i++) {
+		if ((n = count_names(sp, sdir_waiting[i])) == -1) {
 			int saved = errno;
 
 			close(fd);

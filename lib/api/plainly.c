@@ -515,7 +515,6 @@ render_cancel(struct api *a, const char *id)
 static void
 cancel_all(struct api *a)
 {
-	static const enum sdir waiting[] = { SD_PENDING, SD_THROTTLED, SD_QUEUED };
 	char project[128], template[128];
 	struct filter flt = { .dir = -1 };
 	int i, j, n, rc;
@@ -528,19 +527,20 @@ cancel_all(struct api *a)
 		return;
 	if (rc == 1)
 		flt.template = template;
-	for (i = 0; i < 3; i++) {
-		jv ids = spool_list(&a->sp, waiting[i]);
+	for (i = 0; i < SD_NWAITING; i++) {
+		jv ids = spool_list(&a->sp, sdir_waiting[i]);
 
 		n = jv_is_valid(ids) ? jv_array_length(jv_copy(ids)) : 0;
 		for (j = 0; j < n; j++) {
 			jv id = jv_array_get(jv_copy(ids), j);
-			jv job = spool_get(&a->sp, waiting[i], jv_string_value(id));
+			jv job = spool_get(&a->sp, sdir_waiting[i],
+			    jv_string_value(id));
 
 			if (jv_is_valid(job) && field_is(job, "org", a->key.org) &&
 			    matches(a, job, &flt)) {
 				/* ENOENT: it moved on meanwhile, not ours */
 				spool_move(&a->sp, jv_string_value(id),
-				    waiting[i], SD_CANCELLED, job, "vr-accept");
+				    sdir_waiting[i], SD_CANCELLED, job, "vr-accept");
 			} else {
 				jv_free(job);
 			}

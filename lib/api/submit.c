@@ -108,18 +108,18 @@ find_idempotent(struct api *a, const char *key, enum sdir *dir)
 static bool
 queue_full(struct api *a, int total)
 {
-	static const enum sdir queue[] = { SD_PENDING, SD_THROTTLED, SD_QUEUED };
 	int i, j, n, mine = 0;
 
 	if (total < a->key.queue_limit)
 		return false;
-	for (i = 0; i < 3 && mine < a->key.queue_limit; i++) {
-		jv ids = spool_list(&a->sp, queue[i]);
+	for (i = 0; i < SD_NWAITING && mine < a->key.queue_limit; i++) {
+		jv ids = spool_list(&a->sp, sdir_waiting[i]);
 
 		n = jv_is_valid(ids) ? jv_array_length(jv_copy(ids)) : 0;
 		for (j = 0; j < n && mine < a->key.queue_limit; j++) {
 			jv id = jv_array_get(jv_copy(ids), j);
-			jv job = spool_get(&a->sp, queue[i], jv_string_value(id));
+			jv job = spool_get(&a->sp, sdir_waiting[i],
+			    jv_string_value(id));
 
 			if (jv_is_valid(job) && owned_by(job, a->key.org))
 				mine++;
